@@ -1,0 +1,207 @@
+import { randomInt } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
+import { cube } from '@electric-sql/pglite/contrib/cube';
+import { earthdistance } from '@electric-sql/pglite/contrib/earthdistance';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { sql, type ExtractTablesWithRelations, type SQL } from 'drizzle-orm';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import pg from 'pg';
+import { lockDataDir, type DirLock } from './pglite-lock.js';
+import * as schema from './schema.js';
+
+export type Schema = typeof schema;
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+/** Anything a repository can run a query on: the database, or an open transaction. */
+export type Executor = Db | Tx;
+
+export const MIGRATIONS_DIR = path.resolve(fileURLToPath(new URL('../../../migrations', import.meta.url)));
+
+/** The same extensions must be loaded every time a PGlite directory is opened. */
+const PGLITE_EXTENSIONS = { cube, earthdistance, pg_trgm, btree_gist };
+
+/** Executes raw SQL with `$n` parameters; pg-boss takes this to enqueue jobs inside our transactions. */
+export interface SqlExecutor {
+  executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+export interface Database {
+  readonly kind: 'pglite' | 'postgres';
+  readonly db: Db;
+  /**
+   * Runs `fn` in one transaction. On PostgreSQL a serialization failure or deadlock is retried a few times, so
+   * `fn` must not have side effects outside the transaction (publish them through the outbox instead).
+   */
+  transaction<T>(
+    fn: (tx: Tx) => Promise<T>,
+    opts?: { isolationLevel?: 'read committed' | 'serializable' },
+  ): Promise<T>;
+  /** A raw executor for libraries (pg-boss) that speak SQL text, bound to `tx` when given. */
+  sqlExecutor(tx?: Executor): SqlExecutor;
+  /**
+   * Applies the committed SQL migrations; running it again is a no-op. On PostgreSQL a session advisory lock
+   * keeps nodes that start at the same moment from migrating concurrently.
+   */
+  migrate(): Promise<void>;
+  ping(): Promise<void>;
+  poolStats(): { total: number; idle: number; waiting: number };
+  /** The embedded database's files as one gzipped tarball (backups, test templates); PGlite only. */
+  exportDataDir?(): Promise<Blob>;
+  close(): Promise<void>;
+  /** pg-boss connection settings for this database. */
+  readonly jobsConnection: { connectionString: string; max: number } | { db: SqlExecutor };
+}
+
+export interface OpenDatabaseOptions {
+  /** postgres:// URL; when absent the embedded PGlite is used. */
+  url?: string | undefined;
+  poolMax?: number;
+  /** PGlite data directory, or `memory://`. */
+  pgliteDir?: string;
+  /** A PGlite data-dir dump to start from (test template clones). */
+  loadDataDir?: Blob;
+}
+
+const MIGRATION_LOCK_KEY = 727_274;
+const RETRYABLE_PG_CODES = new Set(['40001', '40P01']);
+
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
+  return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts);
+}
+
+/** Builds a drizzle `SQL` from text with `$1..$n` placeholders, so both drivers can run library SQL. */
+function toSql(text: string, values: unknown[]): SQL {
+  const chunks: SQL[] = [];
+  let last = 0;
+  for (const m of text.matchAll(/\$(\d+)/g)) {
+    chunks.push(sql.raw(text.slice(last, m.index)));
+    chunks.push(sql`${values[Number(m[1]) - 1]}`);
+    last = m.index + m[0].length;
+  }
+  chunks.push(sql.raw(text.slice(last)));
+  return sql.join(chunks);
+}
+
+function executorOn(exec: Executor): SqlExecutor {
+  return {
+    async executeSql(text, values) {
+      const result: unknown = await exec.execute(toSql(text, values ?? []));
+      return { rows: (result as { rows: unknown[] }).rows };
+    },
+  };
+}
+
+async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
+  const dir = opts.pgliteDir ?? 'memory://';
+  const persistent = !dir.startsWith('memory://');
+  let lock: DirLock | undefined;
+  if (persistent) lock = lockDataDir(path.dirname(path.resolve(dir)));
+  let client: PGlite;
+  try {
+    client = await PGlite.create(persistent ? path.resolve(dir) : dir, {
+      extensions: PGLITE_EXTENSIONS,
+      ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}),
+    });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  let closed = false;
+  return {
+    kind: 'pglite',
+    db,
+    // PGlite has a single backend: transactions are already serialized, so nothing can conflict or deadlock.
+    transaction: (fn) => db.transaction(fn),
+    sqlExecutor: (tx) => executorOn(tx ?? db),
+    async migrate() {
+      await migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR });
+    },
+    async ping() {
+      await client.query('select 1');
+    },
+    poolStats: () => ({ total: 1, idle: 1, waiting: 0 }),
+    exportDataDir: async () => await client.dumpDataDir('gzip'),
+    jobsConnection: {
+      db: {
+        // pg-boss sends multi-statement scripts without parameters; PGlite's query() rejects those.
+        async executeSql(text, values) {
+          if (values && values.length > 0) return client.query(text, values);
+          const results = await client.exec(text);
+          return results.at(-1) ?? { rows: [] };
+        },
+      },
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await client.close();
+      lock?.release();
+    },
+  };
+}
+
+async function openPostgres(url: string, poolMax: number): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolMax,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    application_name: 'moim',
+  });
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on('error', () => undefined);
+  const db = drizzlePg(pool, { schema }) as unknown as Db;
+  let closed = false;
+  return {
+    kind: 'postgres',
+    db,
+    async transaction(fn, txOpts) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await db.transaction(
+            fn,
+            txOpts?.isolationLevel ? { isolationLevel: txOpts.isolationLevel } : {},
+          );
+        } catch (err) {
+          const code =
+            (err as { code?: string; cause?: { code?: string } }).code ??
+            (err as { cause?: { code?: string } }).cause?.code;
+          if (attempt >= 5 || !code || !RETRYABLE_PG_CODES.has(code)) throw err;
+          await new Promise((r) => setTimeout(r, randomInt(5, 20) * attempt));
+        }
+      }
+    },
+    sqlExecutor: (tx) => executorOn(tx ?? db),
+    async migrate() {
+      const conn = await pool.connect();
+      try {
+        await conn.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+        try {
+          await migratePg(drizzlePg(conn), { migrationsFolder: MIGRATIONS_DIR });
+        } finally {
+          await conn.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+        }
+      } finally {
+        conn.release();
+      }
+    },
+    async ping() {
+      await pool.query('select 1');
+    },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    jobsConnection: { connectionString: url, max: Math.max(2, Math.ceil(poolMax / 3)) },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,5 @@
+/**
+ * The whole database schema: each module owns its tables in `<module>.schema.ts`; this file gathers them for
+ * drizzle (typed queries) and drizzle-kit (migration generation).
+ */
+export * from '../outbox/outbox.schema.js';

@@ -1,0 +1,105 @@
+import path from 'node:path';
+import type { Config } from '../config.js';
+import { Gateway } from '../realtime/gateway.js';
+import { systemClock, type Clock } from './clock.js';
+import { openDatabase, type Database } from './db/database.js';
+import { LocalFileStore, type FileStore } from './files/file-store.js';
+import { JobQueue } from './jobs/job-queue.js';
+import { loadKeys, type Keys } from './keys.js';
+import { createLogger, type Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { Outbox } from './outbox/outbox.js';
+import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './rate-limit/rate-limiter.js';
+import { connectRedis, type Redis } from './redis.js';
+
+/**
+ * Every adapter a process needs, chosen from config: PGlite or PostgreSQL, Redis or in-process, local files.
+ * Modules receive the ports they use from here; nothing above this layer knows which adapter is behind a port.
+ */
+export interface Infra {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  database: Database;
+  redis: Redis | undefined;
+  limiter: RateLimiter;
+  jobs: JobQueue;
+  outbox: Outbox;
+  files: FileStore;
+  keys: Keys;
+  metrics: Metrics;
+  gateway: Gateway;
+  /** Closes the job queue, relay, Redis and database, in that order. */
+  close(): Promise<void>;
+}
+
+export interface InfraOverrides {
+  logger?: Logger;
+  clock?: Clock;
+  /** An already open database (tests pass a clone of the migrated template). */
+  database?: Database;
+  /** Skip the default Node metrics (tests build many apps in one process). */
+  defaultMetrics?: boolean;
+  outboxPollMs?: number;
+}
+
+export async function createInfra(config: Config, overrides: InfraOverrides = {}): Promise<Infra> {
+  const logger = overrides.logger ?? createLogger(config);
+  const clock = overrides.clock ?? systemClock;
+  const keys = loadKeys(config);
+  const database =
+    overrides.database ??
+    (await openDatabase({
+      url: config.db.url,
+      poolMax: config.db.poolMax,
+      pgliteDir: path.join(config.dataDir, 'pglite'),
+    }));
+  let redis: Redis | undefined;
+  try {
+    if (!overrides.database) await database.migrate();
+    redis = config.redis.url ? await connectRedis(config.redis.url) : undefined;
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+  const limiter: RateLimiter = redis
+    ? new RedisRateLimiter(redis, config.redis.prefix, clock, logger)
+    : new MemoryRateLimiter(clock);
+  const metrics = new Metrics({
+    defaultMetrics: overrides.defaultMetrics ?? true,
+    poolStats: () => database.poolStats(),
+  });
+  const jobs = new JobQueue(database, logger, { timeZone: config.timeZone });
+  const outbox = new Outbox(database, clock, logger, {
+    pollIntervalMs: overrides.outboxPollMs ?? 500,
+    retentionDays: 7,
+  });
+  const gateway = new Gateway({ logger, metrics, clock, corsOrigins: config.http.corsOrigins });
+
+  let closed = false;
+  return {
+    config,
+    logger,
+    clock,
+    database,
+    redis,
+    limiter,
+    jobs,
+    outbox,
+    files: new LocalFileStore(config.files.dir),
+    keys,
+    metrics,
+    gateway,
+    async close() {
+      if (closed) return;
+      closed = true;
+      const timeout = config.http.shutdownTimeoutMs;
+      await outbox.stop();
+      await jobs
+        .stop(Math.max(100, timeout - 1000))
+        .catch((err: unknown) => logger.warn({ err }, 'job queue stop failed'));
+      redis?.disconnect();
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,203 @@
+import { and, asc, eq, isNull, lt, lte, sql } from 'drizzle-orm';
+import type { DomainEvent, DomainEvents, DomainTopic } from '../../shared/domain-events.js';
+import type { Clock } from '../clock.js';
+import type { Database, Tx } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import { outboxEvents } from './outbox.schema.js';
+
+/** What a service gets inside a unit of work: the transaction, a way to publish events, and post-commit hooks. */
+export interface TxContext {
+  tx: Tx;
+  /** Writes a domain event in this transaction; it is delivered only if the transaction commits. */
+  publish<K extends DomainTopic>(topic: K, payload: DomainEvents[K], actorId?: string | null): Promise<void>;
+  /** Runs `fn` once the transaction has committed (never if it rolls back). For best-effort side effects. */
+  afterCommit(fn: () => void | Promise<void>): void;
+}
+
+export type UnitOfWork = <T>(fn: (ctx: TxContext) => Promise<T>) => Promise<T>;
+
+export interface SubscriberContext {
+  /** A savepoint inside the relay's transaction: writes here commit together with marking the event delivered. */
+  tx: Tx;
+  afterCommit(fn: () => void | Promise<void>): void;
+}
+
+type Handler<K extends DomainTopic> = (event: DomainEvent<K>, ctx: SubscriberContext) => Promise<void>;
+
+interface Subscription {
+  name: string;
+  topics: ReadonlySet<string> | '*';
+  handler: Handler<DomainTopic>;
+}
+
+const MAX_ATTEMPTS = 10;
+
+/**
+ * The transactional outbox. Producers write events through a unit of work; the relay picks undelivered events
+ * with `FOR UPDATE SKIP LOCKED` (so any number of processes can run it without double delivery), runs every
+ * subscriber inside the same transaction that marks the event delivered, and then runs post-commit hooks.
+ */
+export class Outbox {
+  private readonly subscriptions: Subscription[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+
+  constructor(
+    private readonly database: Database,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly opts: { pollIntervalMs: number; retentionDays: number } = {
+      pollIntervalMs: 500,
+      retentionDays: 7,
+    },
+  ) {}
+
+  subscribe<K extends DomainTopic>(name: string, topics: K[] | '*', handler: Handler<K>): void {
+    this.subscriptions.push({
+      name,
+      topics: topics === '*' ? '*' : new Set(topics),
+      handler: handler as unknown as Handler<DomainTopic>,
+    });
+  }
+
+  readonly unitOfWork: UnitOfWork = async (fn) => {
+    let hooks: (() => void | Promise<void>)[] = [];
+    let published = false;
+    const result = await this.database.transaction(async (tx) => {
+      hooks = [];
+      published = false;
+      return fn({
+        tx,
+        publish: async (topic, payload, actorId = null) => {
+          published = true;
+          await tx.insert(outboxEvents).values({ topic, payload, actorId });
+        },
+        afterCommit: (hook) => {
+          hooks.push(hook);
+        },
+      });
+    });
+    if (published) this.kick();
+    await runHooks(hooks, this.logger);
+    return result;
+  };
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.timer = setInterval(() => this.kick(), this.opts.pollIntervalMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** Asks the relay to deliver pending events now; concurrent kicks coalesce into one more pass. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.drain();
+        } catch (err) {
+          this.logger.error({ err }, 'outbox relay pass failed');
+        }
+      } while (this.again && !this.stopped);
+    })().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** Delivers every due event; returns how many were handled. Tests call it to flush synchronously. */
+  async drain(limit = 10_000): Promise<number> {
+    let handled = 0;
+    while (handled < limit && (await this.dispatchOne())) handled++;
+    return handled;
+  }
+
+  private async dispatchOne(): Promise<boolean> {
+    const hooks: (() => void | Promise<void>)[] = [];
+    const found = await this.database.transaction(async (tx) => {
+      const [row] = await tx
+        .select()
+        .from(outboxEvents)
+        .where(and(isNull(outboxEvents.dispatchedAt), lte(outboxEvents.nextAttemptAt, sql`now()`)))
+        .orderBy(asc(outboxEvents.nextAttemptAt), asc(outboxEvents.id))
+        .limit(1)
+        .for('update', { skipLocked: true });
+      if (!row) return false;
+      const event: DomainEvent = {
+        id: row.id,
+        topic: row.topic as DomainTopic,
+        payload: row.payload as DomainEvents[DomainTopic],
+        actorId: row.actorId,
+        createdAt: row.createdAt,
+      };
+      const eventHooks: (() => void | Promise<void>)[] = [];
+      try {
+        await tx.transaction(async (sp) => {
+          for (const sub of this.subscriptions) {
+            if (sub.topics !== '*' && !sub.topics.has(event.topic)) continue;
+            await sub.handler(event, { tx: sp, afterCommit: (h) => eventHooks.push(h) });
+          }
+        });
+        hooks.push(...eventHooks);
+        await tx
+          .update(outboxEvents)
+          .set({ dispatchedAt: this.clock.now(), attempts: row.attempts + 1, lastError: null })
+          .where(eq(outboxEvents.id, row.id));
+      } catch (err) {
+        const attempts = row.attempts + 1;
+        const giveUp = attempts >= MAX_ATTEMPTS;
+        this.logger.error(
+          { err, eventId: row.id, topic: row.topic, attempts, giveUp },
+          'outbox subscriber failed',
+        );
+        await tx
+          .update(outboxEvents)
+          .set({
+            attempts,
+            lastError: String((err as Error).message ?? err).slice(0, 1000),
+            nextAttemptAt: new Date(this.clock.now().getTime() + 1000 * 2 ** Math.min(attempts, 10)),
+            ...(giveUp ? { dispatchedAt: this.clock.now() } : {}),
+          })
+          .where(eq(outboxEvents.id, row.id));
+      }
+      return true;
+    });
+    await runHooks(hooks, this.logger);
+    return found;
+  }
+
+  /** Deletes delivered events past the retention period (run by a daily cron job). */
+  async prune(): Promise<number> {
+    const cutoff = new Date(this.clock.now().getTime() - this.opts.retentionDays * 86_400_000);
+    const deleted = await this.database.db
+      .delete(outboxEvents)
+      .where(lt(outboxEvents.dispatchedAt, cutoff))
+      .returning({ id: outboxEvents.id });
+    return deleted.length;
+  }
+}
+
+async function runHooks(hooks: (() => void | Promise<void>)[], logger: Logger): Promise<void> {
+  for (const hook of hooks) {
+    try {
+      await hook();
+    } catch (err) {
+      logger.warn({ err }, 'post-commit hook failed');
+    }
+  }
+}

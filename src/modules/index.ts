@@ -1,0 +1,20 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Infra } from '../infra/infra.js';
+import { createOperationsModule } from './operations/operations.module.js';
+
+/**
+ * Builds every domain module from the infrastructure ports. Each module registers its job handlers, cron
+ * schedules, outbox subscribers and socket events here, so the worker process (which serves no HTTP) wires the
+ * same behaviour as an API node. `routes` holds the HTTP routes, mounted under /v1 by the app.
+ */
+export function createModules(infra: Infra) {
+  const operations = createOperationsModule(infra);
+
+  const routes: FastifyPluginAsync = async () => {
+    // Domain routes are registered here as modules land.
+  };
+
+  return { operations, routes };
+}
+
+export type Modules = ReturnType<typeof createModules>;

@@ -1,0 +1,79 @@
+import { buildApp, type App } from './app.js';
+import type { Config } from './config.js';
+import { createInfra, type Infra } from './infra/infra.js';
+import type { Logger } from './infra/logger.js';
+
+export interface RunningServer {
+  app: App;
+  infra: Infra;
+  url: string;
+  /** Stops accepting, closes sockets, finishes in-flight requests, then stops jobs, Redis and the database. */
+  shutdown(reason: string): Promise<void>;
+}
+
+/** Starts an API node: HTTP + Socket.IO, the outbox relay, and (when JOBS_IN_PROCESS) the job workers. */
+export async function startServer(config: Config): Promise<RunningServer> {
+  const infra = await createInfra(config);
+  let app: App;
+  try {
+    app = await buildApp(infra);
+    await infra.jobs.start({ work: config.jobs.inProcess });
+    infra.outbox.start();
+    await app.listen({ host: config.http.host, port: config.http.port });
+  } catch (err) {
+    await infra.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.http.port;
+  const url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
+  infra.logger.info(
+    { url, database: infra.database.kind, redis: Boolean(infra.redis), jobsInProcess: config.jobs.inProcess },
+    `Moim is listening on ${url} (API reference at ${url}/docs)`,
+  );
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (reason: string) => {
+    closing ??= (async () => {
+      infra.logger.info({ reason }, 'shutting down');
+      await app.close();
+      await infra.close();
+      infra.logger.info('shutdown complete');
+    })();
+    return closing;
+  };
+  return { app, infra, url, shutdown };
+}
+
+/**
+ * SIGTERM/SIGINT start a graceful shutdown; if it has not finished within the configured timeout the process
+ * exits anyway, so an orchestrator never has to SIGKILL it. A second signal exits at once.
+ */
+export function exitOnSignals(
+  logger: Logger,
+  timeoutMs: number,
+  shutdown: (reason: string) => Promise<void>,
+): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    signalled = true;
+    const timer = setTimeout(() => {
+      logger.error({ timeoutMs }, 'graceful shutdown timed out');
+      process.exit(1);
+    }, timeoutMs);
+    timer.unref();
+    shutdown(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,0 +1,83 @@
+/**
+ * The one error table. Services throw `AppError` with a code from this table; the HTTP error handler and the
+ * socket gateway turn it into `{ code, message, details? }` with the status listed here. Adding a code here is
+ * the only way to add a new failure a client can see.
+ */
+export const ERROR_STATUS = {
+  // generic request problems
+  VALIDATION_FAILED: 400,
+  MALFORMED_JSON: 400,
+  BAD_REQUEST: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  HEADERS_TOO_LARGE: 431,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  SERVICE_UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface ErrorDetail {
+  /** JSON pointer-ish path of the offending field, e.g. `/body/email`. */
+  path?: string;
+  message: string;
+  [key: string]: unknown;
+}
+
+const DEFAULT_MESSAGES: Partial<Record<ErrorCode, string>> = {
+  VALIDATION_FAILED: 'The request is not valid.',
+  UNAUTHENTICATED: 'Authentication is required.',
+  FORBIDDEN: 'You may not do this.',
+  NOT_FOUND: 'Not found.',
+  CONFLICT: 'The request conflicts with the current state.',
+  RATE_LIMITED: 'Too many requests. Try again later.',
+  INTERNAL: 'Something went wrong on our side.',
+  SERVICE_UNAVAILABLE: 'The service is temporarily unavailable.',
+};
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetail[] | Record<string, unknown> | undefined;
+  /** Extra response headers (e.g. `Retry-After`), set by the rule that raised the error. */
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options: { details?: ErrorDetail[] | Record<string, unknown>; headers?: Record<string, string> } = {},
+  ) {
+    super(message ?? DEFAULT_MESSAGES[code] ?? code);
+    this.name = 'AppError';
+    this.code = code;
+    this.details = options.details;
+    this.headers = options.headers;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+export function isAppError(err: unknown): err is AppError {
+  return err instanceof AppError;
+}
+
+/** The body every failure has, over HTTP and in socket acks. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  details?: ErrorDetail[] | Record<string, unknown>;
+}
+
+export function toErrorBody(err: AppError): ErrorBody {
+  return err.details === undefined
+    ? { code: err.code, message: err.message }
+    : { code: err.code, message: err.message, details: err.details };
+}

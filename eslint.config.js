@@ -13,7 +13,6 @@ export default tseslint.config(
       },
     },
     rules: {
-      curly: ['error', 'multi-line'],
       eqeqeq: ['error', 'always'],
       'no-console': ['error', { allow: ['error'] }],
       '@typescript-eslint/no-floating-promises': 'error',

@@ -34,6 +34,9 @@ export async function buildApp(infra: Infra): Promise<App> {
     requestTimeout: config.http.requestTimeoutMs,
     connectionTimeout: config.http.requestTimeoutMs,
     keepAliveTimeout: 72_000,
+    // Idle connections are closed by the shutdown sequence (server.ts), after a grace period for requests that
+    // are already on the wire; Fastify closing them at once would reset those.
+    forceCloseConnections: false,
     // Malformed HTTP (bad headers, oversized header block) still answers with the one error shape.
     clientErrorHandler: (err, socket) => {
       const code = (err as NodeJS.ErrnoException).code;

@@ -149,6 +149,11 @@ export const ENV = {
     default: '30000',
     parse: int(1000, 600_000),
   },
+  SHUTDOWN_DRAIN_MS: {
+    doc: 'On SIGTERM, how long the node keeps serving (while /health/ready answers 503) so the load balancer stops routing to it before it stops listening.',
+    default: '1000',
+    parse: int(0, 30_000),
+  },
   SHUTDOWN_TIMEOUT_MS: {
     doc: 'Longest a graceful shutdown waits for in-flight work before exiting.',
     default: '8000',
@@ -208,6 +213,7 @@ export interface Config {
     bodyLimit: number;
     requestTimeoutMs: number;
     shutdownTimeoutMs: number;
+    shutdownDrainMs: number;
     rateLimitPerMinute: number;
     metricsToken: string | undefined;
   };
@@ -261,6 +267,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bodyLimit: p.BODY_LIMIT_BYTES,
       requestTimeoutMs: p.REQUEST_TIMEOUT_MS,
       shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS,
+      shutdownDrainMs: p.SHUTDOWN_DRAIN_MS,
       rateLimitPerMinute: p.RATE_LIMIT_PER_MINUTE,
       metricsToken: p.METRICS_TOKEN,
     },

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase } from './infra/db/database.js';
@@ -37,6 +38,8 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  // A .env file in the working directory fills in variables the environment does not already set.
+  if (fs.existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfig();
   switch (command) {
     case 'start': {

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { buildApp, type App } from './app.js';
 import type { Config } from './config.js';
 import { createInfra, type Infra } from './infra/infra.js';
@@ -35,14 +36,45 @@ export async function startServer(config: Config): Promise<RunningServer> {
   let closing: Promise<void> | undefined;
   const shutdown = (reason: string) => {
     closing ??= (async () => {
-      infra.logger.info({ reason }, 'shutting down');
+      infra.logger.info({ reason, drainMs: config.http.shutdownDrainMs }, 'shutting down');
+      infra.lifecycle.draining = true;
+      await new Promise((r) => setTimeout(r, config.http.shutdownDrainMs));
+      const stopGrace = holdIdleConnections(app.server, SHUTDOWN_GRACE_MS);
       await app.close();
+      stopGrace();
       await infra.close();
       infra.logger.info('shutdown complete');
     })();
     return closing;
   };
   return { app, infra, url, shutdown };
+}
+
+/** How long connections with no request yet stay open during shutdown, for a request already on the wire. */
+const SHUTDOWN_GRACE_MS = 1_000;
+
+/**
+ * `server.close()` stops listening and, on Node 19+, immediately destroys every connection without an active
+ * request, including one whose request bytes are still in flight, which the client sees as a reset. This keeps
+ * such connections for a grace period (Fastify answers their requests with 503 and `Connection: close`), then
+ * closes whatever is still idle. Returns a function that restores the normal behaviour.
+ */
+function holdIdleConnections(server: Server, graceMs: number): () => void {
+  const closeIdle = server.closeIdleConnections.bind(server);
+  server.closeIdleConnections = () => undefined;
+  let sweep: NodeJS.Timeout | undefined;
+  const start = setTimeout(() => {
+    closeIdle();
+    // Connections that finish their last response become idle; close them as they do.
+    sweep = setInterval(closeIdle, 100);
+    sweep.unref();
+  }, graceMs);
+  start.unref();
+  return () => {
+    clearTimeout(start);
+    clearInterval(sweep);
+    server.closeIdleConnections = closeIdle;
+  };
 }
 
 /**

@@ -29,6 +29,8 @@ export interface Infra {
   keys: Keys;
   metrics: Metrics;
   gateway: Gateway;
+  /** Set when the process has begun shutting down; readiness answers 503 from then on. */
+  lifecycle: { draining: boolean };
   /** Closes the job queue, relay, Redis and database, in that order. */
   close(): Promise<void>;
 }
@@ -90,6 +92,7 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     keys,
     metrics,
     gateway,
+    lifecycle: { draining: false },
     async close() {
       if (closed) return;
       closed = true;

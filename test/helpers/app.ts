@@ -43,6 +43,8 @@ export interface TestAppOptions {
   listen?: boolean;
   /** Join another test app's database and Redis namespace, as a second node of the same deployment. */
   sameDeploymentAs?: TestApp;
+  /** Extra routes for probing cross-cutting behaviour, added before the app starts. */
+  extraRoutes?: (app: App) => void;
 }
 
 export const servicesMode = Boolean(process.env.DATABASE_URL);
@@ -92,6 +94,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const app = await buildApp(infra);
+  opts.extraRoutes?.(app);
   // Jobs are enqueued for real; tests run them with `infra.jobs.runDue()` instead of waiting for polling.
   await infra.jobs.start({ work: false });
   infra.outbox.start();

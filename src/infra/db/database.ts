@@ -6,7 +6,7 @@ import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import { cube } from '@electric-sql/pglite/contrib/cube';
 import { earthdistance } from '@electric-sql/pglite/contrib/earthdistance';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
-import { sql, type ExtractTablesWithRelations, type SQL } from 'drizzle-orm';
+import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
@@ -76,24 +76,21 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts);
 }
 
-/** Builds a drizzle `SQL` from text with `$1..$n` placeholders, so both drivers can run library SQL. */
-function toSql(text: string, values: unknown[]): SQL {
-  const chunks: SQL[] = [];
-  let last = 0;
-  for (const m of text.matchAll(/\$(\d+)/g)) {
-    chunks.push(sql.raw(text.slice(last, m.index)));
-    chunks.push(sql`${values[Number(m[1]) - 1]}`);
-    last = m.index + m[0].length;
-  }
-  chunks.push(sql.raw(text.slice(last)));
-  return sql.join(chunks);
-}
-
+/**
+ * The driver client behind a drizzle database or transaction: a PGlite instance or transaction, or a pg pool or
+ * pooled client. Both answer `query(text, values)` with `{ rows }`, which is what SQL-speaking libraries need.
+ * drizzle keeps it on its (untyped) session; this is the one place that reaches for it.
+ */
 function executorOn(exec: Executor): SqlExecutor {
+  const client = (
+    exec as unknown as {
+      session: { client: { query(t: string, v?: unknown[]): Promise<{ rows: unknown[] }> } };
+    }
+  ).session.client;
   return {
     async executeSql(text, values) {
-      const result: unknown = await exec.execute(toSql(text, values ?? []));
-      return { rows: (result as { rows: unknown[] }).rows };
+      const result = await client.query(text, values);
+      return { rows: result.rows };
     },
   };
 }
@@ -204,4 +201,10 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
       await pool.end();
     },
   };
+}
+
+/** Runs raw SQL (geo and search queries drizzle's builder cannot express) and returns typed rows. */
+export async function queryRows<T>(exec: Executor, query: SQL): Promise<T[]> {
+  const result: unknown = await exec.execute(query);
+  return (result as { rows: T[] }).rows;
 }

@@ -31,17 +31,23 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Directories this process holds: a lock file with our own pid is stale (pid reuse, e.g. PID 1 in containers) unless listed here. */
+const heldByThisProcess = new Set<string>();
+
 export function lockDataDir(dir: string): DirLock {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'moim.lock');
+  if (heldByThisProcess.has(file)) throw new DataDirLockedError(dir, process.pid);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      heldByThisProcess.add(file);
       let released = false;
       return {
         release() {
           if (released) return;
           released = true;
+          heldByThisProcess.delete(file);
           try {
             if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file);
           } catch {

@@ -15,7 +15,11 @@ export interface JobDefinition<S extends TSchema = TSchema> {
   retryDelaySeconds?: number;
   retryBackoff?: boolean;
   expireInSeconds?: number;
-  /** Jobs with the same key are deduplicated while one is queued or running. */
+  /**
+   * pg-boss queue policy: `standard` (default), `short` (one queued job per singleton key), `singleton` (one
+   * running per key) or `stately` (at most one queued and one running per key).
+   */
+  policy?: 'standard' | 'short' | 'singleton' | 'stately';
   singletonKey?: (payload: Static<S>) => string;
 }
 
@@ -111,6 +115,7 @@ export class JobQueue {
     for (const def of this.definitions.values()) {
       await boss.createQueue(def.name, {
         name: def.name,
+        policy: def.policy ?? 'standard',
         retryLimit: def.retryLimit ?? 3,
         retryDelay: def.retryDelaySeconds ?? 30,
         retryBackoff: def.retryBackoff ?? true,

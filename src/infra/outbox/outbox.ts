@@ -9,9 +9,13 @@ import { outboxEvents } from './outbox.schema.js';
 export interface TxContext {
   tx: Tx;
   /** Writes a domain event in this transaction; it is delivered only if the transaction commits. */
-  publish<K extends DomainTopic>(topic: K, payload: DomainEvents[K], actorId?: string | null): Promise<void>;
+  publish: <K extends DomainTopic>(
+    topic: K,
+    payload: DomainEvents[K],
+    actorId?: string | null,
+  ) => Promise<void>;
   /** Runs `fn` once the transaction has committed (never if it rolls back). For best-effort side effects. */
-  afterCommit(fn: () => void | Promise<void>): void;
+  afterCommit: (fn: () => void | Promise<void>) => void;
 }
 
 export type UnitOfWork = <T>(fn: (ctx: TxContext) => Promise<T>) => Promise<T>;
@@ -19,7 +23,7 @@ export type UnitOfWork = <T>(fn: (ctx: TxContext) => Promise<T>) => Promise<T>;
 export interface SubscriberContext {
   /** A savepoint inside the relay's transaction: writes here commit together with marking the event delivered. */
   tx: Tx;
-  afterCommit(fn: () => void | Promise<void>): void;
+  afterCommit: (fn: () => void | Promise<void>) => void;
 }
 
 type Handler<K extends DomainTopic> = (event: DomainEvent<K>, ctx: SubscriberContext) => Promise<void>;

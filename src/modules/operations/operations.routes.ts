@@ -80,7 +80,7 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<{ infra: Infra }> = asy
         check(infra.redis ? async () => void (await infra.redis?.ping()) : undefined),
         check(() => infra.jobs.ping()),
       ]);
-      const ok = [database, redis, jobs].every((c) => c.status !== 'fail');
+      const ok = !infra.lifecycle.draining && [database, redis, jobs].every((c) => c.status !== 'fail');
       if (!ok) infra.logger.warn({ database, redis, jobs }, 'readiness check failed');
       return reply
         .code(ok ? 200 : 503)

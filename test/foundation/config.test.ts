@@ -1,0 +1,67 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, ENV, loadConfig } from '../../src/config.js';
+import { ROOT, spawnMoim, waitForExit } from '../helpers/process.js';
+
+describe('configuration', () => {
+  it('works with nothing set: embedded mode on 127.0.0.1:3000 with data in ./data', () => {
+    const config = loadConfig({});
+    expect(config.http.host).toBe('127.0.0.1');
+    expect(config.http.port).toBe(3000);
+    expect(config.dataDir).toBe(path.resolve('./data'));
+    expect(config.db.url).toBeUndefined();
+    expect(config.redis.url).toBeUndefined();
+    expect(config.timeZone).toBe('Asia/Seoul');
+    expect(config.jobs.inProcess).toBe(true);
+    expect(config.files.dir).toBe(path.join(path.resolve('./data'), 'media'));
+  });
+
+  it('lists every bad value at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        PORT: 'abc',
+        LOG_LEVEL: 'loud',
+        DATABASE_URL: 'mysql://x',
+        TIME_ZONE: 'Mars/Base',
+        JOBS_IN_PROCESS: 'maybe',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(5);
+    expect(problems.join('\n')).toMatch(/PORT must be an integer/);
+    expect(problems.join('\n')).toMatch(/LOG_LEVEL must be one of/);
+    expect(problems.join('\n')).toMatch(/DATABASE_URL must use postgres:/);
+    expect(problems.join('\n')).toMatch(/TIME_ZONE must be an IANA time zone/);
+    expect(problems.join('\n')).toMatch(/JOBS_IN_PROCESS must be true or false/);
+  });
+
+  it('refuses plain http PUBLIC_URL in production', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'http://moim.example.com' })).toThrow(
+      /PUBLIC_URL must use https/,
+    );
+  });
+
+  it('.env.example and the README document every variable', () => {
+    const example = fs.readFileSync(path.join(ROOT, '.env.example'), 'utf8');
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    for (const name of Object.keys(ENV)) {
+      expect(example, `.env.example lacks ${name}`).toMatch(new RegExp(`^#? ?${name}=`, 'm'));
+      expect(readme, `README lacks ${name}`).toContain(`\`${name}\``);
+    }
+  });
+
+  it('the CLI exits non-zero with a readable list of what is wrong', async () => {
+    const child = spawnMoim(['start'], { PORT: 'abc', LOG_LEVEL: 'loud', DATA_DIR: '/nonexistent' });
+    const { code } = await waitForExit(child);
+    expect(code).toBe(1);
+    expect(child.output()).toContain('Invalid configuration:');
+    expect(child.output()).toContain('- PORT must be an integer');
+    expect(child.output()).toContain('- LOG_LEVEL must be one of');
+    expect(child.output()).not.toMatch(/\n\s+at /);
+  });
+});

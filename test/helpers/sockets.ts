@@ -1,0 +1,55 @@
+import { io, type Socket } from 'socket.io-client';
+import type { AckResponse } from '../../src/realtime/events.js';
+
+export type TestSocket = Socket;
+
+/** A real Socket.IO client over websocket, connected (or rejected) before it is returned. */
+export async function connectSocket(
+  url: string,
+  opts: { token?: string; timeoutMs?: number } = {},
+): Promise<TestSocket> {
+  const socket = io(url, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    auth: opts.token ? { token: opts.token } : {},
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('socket connect timeout')), opts.timeoutMs ?? 5_000);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.once('connect_error', (err) => {
+      clearTimeout(timer);
+      socket.close();
+      reject(err);
+    });
+  });
+  return socket;
+}
+
+/** Emits an event and waits for its acknowledgement. */
+export function emitAck<T = unknown>(
+  socket: TestSocket,
+  event: string,
+  payload?: unknown,
+  timeoutMs = 5_000,
+) {
+  return socket.timeout(timeoutMs).emitWithAck(event, payload) as Promise<AckResponse<T>>;
+}
+
+/** Resolves with the next `event` the socket receives, or rejects after `timeoutMs`. */
+export function nextEvent<T = unknown>(socket: TestSocket, event: string, timeoutMs = 5_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, onEvent);
+      reject(new Error(`no ${event} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onEvent = (payload: T) => {
+      clearTimeout(timer);
+      resolve(payload);
+    };
+    socket.once(event, onEvent);
+  });
+}

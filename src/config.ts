@@ -197,6 +197,133 @@ export const ENV = {
     parse: optional(hexKey(32)),
     secret: true,
   },
+  ACCESS_TOKEN_TTL_SECONDS: {
+    doc: 'Lifetime of an access token (JWT).',
+    default: '900',
+    parse: int(60, 3600),
+  },
+  REFRESH_IDLE_DAYS: {
+    doc: 'A session whose refresh token is not used for this many days expires.',
+    default: '30',
+    parse: int(1, 365),
+  },
+  REFRESH_ABSOLUTE_DAYS: {
+    doc: 'A session expires this many days after sign-in, however active.',
+    default: '90',
+    parse: int(1, 730),
+  },
+  SMS_PROVIDER: {
+    doc: 'log (development: messages go to the log with codes masked, and to the dev outbox) or sens (Naver Cloud SENS).',
+    default: 'log',
+    parse: oneOf('log', 'sens'),
+  },
+  SENS_SERVICE_ID: {
+    doc: 'Naver Cloud SENS SMS service id (ncp:sms:kr:…).',
+    default: '',
+    parse: optional(str),
+  },
+  SENS_ACCESS_KEY: { doc: 'Naver Cloud API access key id.', default: '', parse: optional(str), secret: true },
+  SENS_SECRET_KEY: { doc: 'Naver Cloud API secret key.', default: '', parse: optional(str), secret: true },
+  SENS_FROM: {
+    doc: 'Registered sender number for SENS, digits only (e.g. 0212345678).',
+    default: '',
+    parse: optional(str),
+  },
+  SENS_BASE_URL: {
+    doc: 'SENS API base URL (changed only for tests against a local fake).',
+    default: 'https://sens.apigw.ntruss.com',
+    parse: url('http:', 'https:'),
+  },
+  SMS_ALLOWED_COUNTRIES: {
+    doc: 'Comma-separated country calling codes that may receive SMS (anti SMS-pumping).',
+    default: '82',
+    parse: list,
+  },
+  SMS_HOURLY_BUDGET: {
+    doc: 'Most SMS sent per hour across the deployment; past it the SMS breaker opens until the hour ends.',
+    default: '300',
+    parse: int(1, 1_000_000),
+  },
+  MAIL_PROVIDER: {
+    doc: 'log (development: mails go to the log and the dev outbox) or smtp.',
+    default: 'log',
+    parse: oneOf('log', 'smtp'),
+  },
+  SMTP_URL: {
+    doc: 'smtp:// or smtps:// URL with credentials, for MAIL_PROVIDER=smtp.',
+    default: '',
+    parse: optional(url('smtp:', 'smtps:')),
+    secret: true,
+  },
+  MAIL_FROM: { doc: 'From address of outgoing mail.', default: 'Moim <no-reply@moim.local>', parse: str },
+  OAUTH_REDIRECT_ALLOWLIST: {
+    doc: 'Comma-separated URL prefixes the social login may send the browser back to (your app), e.g. https://app.example.com/auth/done,myapp://auth.',
+    default: '',
+    parse: list,
+  },
+  KAKAO_CLIENT_ID: {
+    doc: 'Kakao REST API key. Unset: Kakao login disabled.',
+    default: '',
+    parse: optional(str),
+  },
+  KAKAO_CLIENT_SECRET: {
+    doc: 'Kakao client secret (when enabled in the Kakao console).',
+    default: '',
+    parse: optional(str),
+    secret: true,
+  },
+  KAKAO_APP_ID: {
+    doc: 'Numeric Kakao app id; a native-app Kakao token is accepted only when issued to this app.',
+    default: '',
+    parse: optional(str),
+  },
+  KAKAO_AUTH_BASE_URL: {
+    doc: 'Kakao authorization server.',
+    default: 'https://kauth.kakao.com',
+    parse: url('http:', 'https:'),
+  },
+  KAKAO_API_BASE_URL: {
+    doc: 'Kakao API server.',
+    default: 'https://kapi.kakao.com',
+    parse: url('http:', 'https:'),
+  },
+  NAVER_CLIENT_ID: {
+    doc: 'Naver login client id. Unset: Naver login disabled.',
+    default: '',
+    parse: optional(str),
+  },
+  NAVER_CLIENT_SECRET: { doc: 'Naver login client secret.', default: '', parse: optional(str), secret: true },
+  NAVER_AUTH_BASE_URL: {
+    doc: 'Naver authorization server.',
+    default: 'https://nid.naver.com',
+    parse: url('http:', 'https:'),
+  },
+  NAVER_API_BASE_URL: {
+    doc: 'Naver API server.',
+    default: 'https://openapi.naver.com',
+    parse: url('http:', 'https:'),
+  },
+  GOOGLE_CLIENT_ID: {
+    doc: 'Google OAuth client id (web). Unset: Google login disabled.',
+    default: '',
+    parse: optional(str),
+  },
+  GOOGLE_CLIENT_SECRET: {
+    doc: 'Google OAuth client secret.',
+    default: '',
+    parse: optional(str),
+    secret: true,
+  },
+  GOOGLE_NATIVE_CLIENT_IDS: {
+    doc: 'Comma-separated extra Google client ids (iOS, Android) whose ID tokens native apps may post.',
+    default: '',
+    parse: list,
+  },
+  GOOGLE_ISSUER: {
+    doc: 'Google OpenID issuer; its discovery document gives the endpoints.',
+    default: 'https://accounts.google.com',
+    parse: url('http:', 'https:'),
+  },
 } satisfies Record<string, VarSpec<unknown>>;
 
 type Env = typeof ENV;
@@ -225,6 +352,28 @@ export interface Config {
   jobs: { inProcess: boolean };
   files: { dir: string };
   keys: { jwtPrivateKeyPem: string | undefined; dataEncryptionKeyHex: string | undefined };
+  auth: { accessTokenTtlSeconds: number; refreshIdleDays: number; refreshAbsoluteDays: number };
+  sms:
+    | { provider: 'log'; allowedCountries: string[]; hourlyBudget: number }
+    | {
+        provider: 'sens';
+        allowedCountries: string[];
+        hourlyBudget: number;
+        sens: { baseUrl: string; serviceId: string; accessKey: string; secretKey: string; from: string };
+      };
+  mail: { provider: 'log'; from: string } | { provider: 'smtp'; from: string; smtpUrl: string };
+  oauth: {
+    redirectAllowlist: string[];
+    kakao?: {
+      clientId: string;
+      clientSecret?: string;
+      appId?: string;
+      authBaseUrl: string;
+      apiBaseUrl: string;
+    };
+    naver?: { clientId: string; clientSecret: string; authBaseUrl: string; apiBaseUrl: string };
+    google?: { clientId: string; clientSecret: string; nativeClientIds: string[]; issuer: string };
+  };
 }
 
 export class ConfigError extends Error {
@@ -253,10 +402,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (p.NODE_ENV === 'production' && p.PUBLIC_URL.startsWith('http://') && !isLocalUrl(p.PUBLIC_URL)) {
     problems.push('PUBLIC_URL must use https:// in production');
   }
+  if (p.SMS_PROVIDER === 'sens') {
+    for (const name of ['SENS_SERVICE_ID', 'SENS_ACCESS_KEY', 'SENS_SECRET_KEY', 'SENS_FROM'] as const) {
+      if (!p[name]) problems.push(`${name} is required when SMS_PROVIDER=sens`);
+    }
+  }
+  if (p.MAIL_PROVIDER === 'smtp' && !p.SMTP_URL)
+    problems.push('SMTP_URL is required when MAIL_PROVIDER=smtp');
+  if (p.NAVER_CLIENT_ID && !p.NAVER_CLIENT_SECRET)
+    problems.push('NAVER_CLIENT_SECRET is required with NAVER_CLIENT_ID');
+  if (p.GOOGLE_CLIENT_ID && !p.GOOGLE_CLIENT_SECRET)
+    problems.push('GOOGLE_CLIENT_SECRET is required with GOOGLE_CLIENT_ID');
+  if (p.NODE_ENV === 'production' && (p.SMS_PROVIDER === 'log' || p.MAIL_PROVIDER === 'log')) {
+    problems.push('SMS_PROVIDER and MAIL_PROVIDER must not be "log" in production');
+  }
+  if (p.REFRESH_IDLE_DAYS > p.REFRESH_ABSOLUTE_DAYS) {
+    problems.push('REFRESH_IDLE_DAYS must not exceed REFRESH_ABSOLUTE_DAYS');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const dataDir = path.resolve(p.DATA_DIR);
-  return Object.freeze({
+  const config: Config = {
     env: p.NODE_ENV,
     http: {
       host: p.HOST,
@@ -279,7 +445,66 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobs: { inProcess: p.JOBS_IN_PROCESS },
     files: { dir: p.FILES_DIR ? path.resolve(p.FILES_DIR) : path.join(dataDir, 'media') },
     keys: { jwtPrivateKeyPem: p.JWT_PRIVATE_KEY, dataEncryptionKeyHex: p.DATA_ENCRYPTION_KEY },
-  });
+    auth: {
+      accessTokenTtlSeconds: p.ACCESS_TOKEN_TTL_SECONDS,
+      refreshIdleDays: p.REFRESH_IDLE_DAYS,
+      refreshAbsoluteDays: p.REFRESH_ABSOLUTE_DAYS,
+    },
+    sms:
+      p.SMS_PROVIDER === 'sens'
+        ? {
+            provider: 'sens',
+            allowedCountries: p.SMS_ALLOWED_COUNTRIES,
+            hourlyBudget: p.SMS_HOURLY_BUDGET,
+            sens: {
+              baseUrl: p.SENS_BASE_URL.replace(/\/+$/, ''),
+              serviceId: p.SENS_SERVICE_ID!,
+              accessKey: p.SENS_ACCESS_KEY!,
+              secretKey: p.SENS_SECRET_KEY!,
+              from: p.SENS_FROM!,
+            },
+          }
+        : { provider: 'log', allowedCountries: p.SMS_ALLOWED_COUNTRIES, hourlyBudget: p.SMS_HOURLY_BUDGET },
+    mail:
+      p.MAIL_PROVIDER === 'smtp'
+        ? { provider: 'smtp', from: p.MAIL_FROM, smtpUrl: p.SMTP_URL! }
+        : { provider: 'log', from: p.MAIL_FROM },
+    oauth: {
+      redirectAllowlist: p.OAUTH_REDIRECT_ALLOWLIST,
+      ...(p.KAKAO_CLIENT_ID
+        ? {
+            kakao: {
+              clientId: p.KAKAO_CLIENT_ID,
+              ...(p.KAKAO_CLIENT_SECRET ? { clientSecret: p.KAKAO_CLIENT_SECRET } : {}),
+              ...(p.KAKAO_APP_ID ? { appId: p.KAKAO_APP_ID } : {}),
+              authBaseUrl: p.KAKAO_AUTH_BASE_URL.replace(/\/+$/, ''),
+              apiBaseUrl: p.KAKAO_API_BASE_URL.replace(/\/+$/, ''),
+            },
+          }
+        : {}),
+      ...(p.NAVER_CLIENT_ID
+        ? {
+            naver: {
+              clientId: p.NAVER_CLIENT_ID,
+              clientSecret: p.NAVER_CLIENT_SECRET!,
+              authBaseUrl: p.NAVER_AUTH_BASE_URL.replace(/\/+$/, ''),
+              apiBaseUrl: p.NAVER_API_BASE_URL.replace(/\/+$/, ''),
+            },
+          }
+        : {}),
+      ...(p.GOOGLE_CLIENT_ID
+        ? {
+            google: {
+              clientId: p.GOOGLE_CLIENT_ID,
+              clientSecret: p.GOOGLE_CLIENT_SECRET!,
+              nativeClientIds: p.GOOGLE_NATIVE_CLIENT_IDS,
+              issuer: p.GOOGLE_ISSUER.replace(/\/+$/, ''),
+            },
+          }
+        : {}),
+    },
+  };
+  return Object.freeze(config);
 }
 
 function isLocalUrl(raw: string): boolean {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerGlobalRateLimit } from './http/rate-limit.js';
@@ -82,6 +83,7 @@ export async function buildApp(infra: Infra): Promise<App> {
   registerGlobalRateLimit(app, infra.limiter, config.http.rateLimitPerMinute);
 
   const modules = createModules(infra);
+  registerAuth(app, modules.accounts.authenticate);
   await app.register(operationsRoutes, { infra });
   await app.register(modules.routes, { prefix: '/v1' });
 

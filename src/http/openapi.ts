@@ -3,7 +3,15 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { ErrorResponse } from './schemas.js';
 
-export const API_TAGS = [{ name: 'operations', description: 'Health, readiness and metrics for operators.' }];
+export const API_TAGS = [
+  {
+    name: 'auth',
+    description: 'Sign-up, sign-in (password, SMS code, Kakao, Naver, Google), tokens and recovery.',
+  },
+  { name: 'me', description: 'The signed-in account: profile, sessions, password, phone, deletion.' },
+  { name: 'users', description: 'Other people, as far as they are visible to the caller.' },
+  { name: 'operations', description: 'Health, readiness and metrics for operators.' },
+];
 
 /**
  * The OpenAPI document is generated from the route schemas (the single source of validation, types and

@@ -10,7 +10,14 @@ import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Outbox } from './outbox/outbox.js';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './rate-limit/rate-limiter.js';
+import { createRealtimePublisher, type RealtimePublisher } from './realtime/publisher.js';
 import { connectRedis, type Redis } from './redis.js';
+import { DataProtector } from './crypto.js';
+import { DevOutbox } from './dev-outbox.js';
+import { createMailer } from './mail/create-mailer.js';
+import type { Mailer } from './mail/mailer.js';
+import { createSmsSender } from './sms/create-sms-sender.js';
+import type { SmsSender } from './sms/sms.js';
 
 /**
  * Every adapter a process needs, chosen from config: PGlite or PostgreSQL, Redis or in-process, local files.
@@ -27,8 +34,16 @@ export interface Infra {
   outbox: Outbox;
   files: FileStore;
   keys: Keys;
+  /** Encryption and keyed hashing of personal data and secrets, with the deployment's data key. */
+  protector: DataProtector;
   metrics: Metrics;
   gateway: Gateway;
+  /** Reaches connected clients from any process (API node or worker). */
+  realtime: RealtimePublisher;
+  sms: SmsSender;
+  mailer: Mailer;
+  /** What the `log` SMS and mail adapters would have sent (development and tests). */
+  devOutbox: DevOutbox;
   /** Set when the process has begun shutting down; readiness answers 503 from then on. */
   lifecycle: { draining: boolean };
   /** Closes the job queue, relay, Redis and database, in that order. */
@@ -77,7 +92,13 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     retentionDays: 7,
   });
   const gateway = new Gateway({ logger, metrics, clock, corsOrigins: config.http.corsOrigins });
+  const realtime = createRealtimePublisher(
+    gateway,
+    redis ? { client: redis, prefix: config.redis.prefix } : undefined,
+    logger,
+  );
 
+  const devOutbox = new DevOutbox({ clock });
   let closed = false;
   return {
     config,
@@ -90,8 +111,13 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     outbox,
     files: new LocalFileStore(config.files.dir),
     keys,
+    protector: new DataProtector(keys.dataKey),
     metrics,
     gateway,
+    realtime,
+    sms: createSmsSender(config, logger, devOutbox, { clock }),
+    mailer: createMailer(config, logger, devOutbox),
+    devOutbox,
     lifecycle: { draining: false },
     async close() {
       if (closed) return;

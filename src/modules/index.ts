@@ -1,5 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Infra } from '../infra/infra.js';
+import { createAccountsModule } from './accounts/accounts.module.js';
+import { authRoutes, meRoutes } from './accounts/accounts.routes.js';
 import { createOperationsModule } from './operations/operations.module.js';
 
 /**
@@ -9,12 +11,14 @@ import { createOperationsModule } from './operations/operations.module.js';
  */
 export function createModules(infra: Infra) {
   const operations = createOperationsModule(infra);
+  const accounts = createAccountsModule(infra);
 
-  const routes: FastifyPluginAsync = async () => {
-    // Domain routes are registered here as modules land.
+  const routes: FastifyPluginAsync = async (app) => {
+    await app.register(authRoutes, { accounts });
+    await app.register(meRoutes, { accounts });
   };
 
-  return { operations, routes };
+  return { operations, accounts, routes };
 }
 
 export type Modules = ReturnType<typeof createModules>;

@@ -14,11 +14,15 @@ export interface ClientToServerEvents {
     payload: { nonce?: string },
     ack: Ack<{ nonce: string | null; serverTime: string }>,
   ) => void;
+  /** Hands the socket a fresh access token before the current one expires (same user and session). */
+  'auth:renew': (payload: { token: string }, ack: Ack<{ expiresAt: string }>) => void;
 }
 
 export interface ServerToClientEvents {
   /** The server is going away (deploy, shutdown); reconnect with backoff. */
   'system:shutdown': (payload: { reconnectInMs: number }) => void;
+  /** The access token expired without renewal, or the session ended; the socket is being closed. */
+  'auth:expired': (payload: { reason: 'token_expired' | 'session_ended' }) => void;
 }
 
 /** Events between server nodes through the adapter (none yet). */
@@ -28,6 +32,8 @@ export type InterServerEvents = Record<string, never>;
 export interface SocketData {
   userId?: string;
   sessionId?: string;
+  /** When the handshake (or last renewed) access token expires, in ms since the epoch. */
+  accessExpiresAt?: number;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;

@@ -1,17 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signUpWithEmail } from '../helpers/accounts.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { connectSocket, emitAck, nextEvent, type TestSocket } from '../helpers/sockets.js';
 
 describe('realtime gateway', () => {
   let t: TestApp;
   let socket: TestSocket;
+  let token: string;
   beforeAll(async () => {
     t = await buildTestApp({ listen: true });
-    socket = await connectSocket(t.url);
+    token = (await signUpWithEmail(t)).accessToken;
+    socket = await connectSocket(t.url, { token });
   });
   afterAll(async () => {
     socket.close();
     await t.close();
+  });
+
+  it('refuses a handshake without an access token', async () => {
+    await expect(connectSocket(t.url)).rejects.toMatchObject({ data: { code: 'UNAUTHENTICATED' } });
   });
 
   it('answers a valid event through its acknowledgement', async () => {
@@ -43,7 +50,7 @@ describe('realtime gateway', () => {
   });
 
   it('closes the connection of a client that sends a frame over 64 KB', async () => {
-    const big = await connectSocket(t.url);
+    const big = await connectSocket(t.url, { token });
     const closed = new Promise<string>((resolve) => big.once('disconnect', (reason) => resolve(reason)));
     big.emit('system:ping', { nonce: 'x'.repeat(70 * 1024) });
     expect(await closed).toMatch(/transport (close|error)/);
@@ -56,7 +63,7 @@ describe('realtime gateway', () => {
 
   it('tells clients to reconnect and disconnects them on shutdown', async () => {
     const other = await buildTestApp({ listen: true });
-    const client = await connectSocket(other.url);
+    const client = await connectSocket(other.url, { token: (await signUpWithEmail(other)).accessToken });
     const notice = nextEvent<{ reconnectInMs: number }>(client, 'system:shutdown');
     const disconnected = new Promise<void>((resolve) => client.once('disconnect', () => resolve()));
     const started = Date.now();

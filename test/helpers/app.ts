@@ -33,6 +33,11 @@ export interface TestApp {
   url: string;
   /** Database URL in services mode, for another node sharing this database. */
   databaseUrl: string | undefined;
+  /**
+   * Every secret the test issued or typed (tokens, codes, passwords, raw phone numbers). Closing the app fails
+   * if any of them appears in its logs.
+   */
+  secrets: Set<string>;
   close(): Promise<void>;
 }
 
@@ -48,6 +53,15 @@ export interface TestAppOptions {
 }
 
 export const servicesMode = Boolean(process.env.DATABASE_URL);
+
+/** ASVS 16.2.5: no token, code, password or raw phone number may ever reach a log line. */
+export function assertNoSecretsLogged(logs: LogCapture, secrets: Set<string>): void {
+  const text = logs.text();
+  const leaked = [...secrets].filter((s) => s.length >= 4 && text.includes(s));
+  if (leaked.length > 0) {
+    throw new Error(`Secrets found in the logs: ${leaked.map((s) => `${s.slice(0, 3)}…`).join(', ')}`);
+  }
+}
 
 export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const runDir = inject('runDir');
@@ -104,6 +118,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   }
 
   let closed = false;
+  const secrets = new Set<string>();
   return {
     app,
     infra,
@@ -111,10 +126,13 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     logs,
     url,
     databaseUrl,
+    secrets,
     async close() {
       if (closed) return;
       closed = true;
+      await app.modules.accounts.verification.idle();
       await app.close();
+      assertNoSecretsLogged(logs, secrets);
       if (ownsDatabase) {
         await infra.close();
       } else {

@@ -3,3 +3,4 @@
  * drizzle (typed queries) and drizzle-kit (migration generation).
  */
 export * from '../outbox/outbox.schema.js';
+export * from '../../modules/accounts/accounts.schema.js';

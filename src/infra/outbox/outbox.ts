@@ -114,7 +114,7 @@ export class Outbox {
       do {
         this.again = false;
         try {
-          await this.drain();
+          while (await this.dispatchOne());
         } catch (err) {
           this.logger.error({ err }, 'outbox relay pass failed');
         }
@@ -124,10 +124,18 @@ export class Outbox {
     });
   }
 
-  /** Delivers every due event; returns how many were handled. Tests call it to flush synchronously. */
+  /**
+   * Delivers every due event and waits for this process's background pass, so that when it returns every event
+   * due at the call has been handled (tests use it to flush). Returns how many this call handled.
+   */
   async drain(limit = 10_000): Promise<number> {
     let handled = 0;
-    while (handled < limit && (await this.dispatchOne())) handled++;
+    // Twice: a background pass may hold (and so hide, via SKIP LOCKED) an event while we look.
+    for (let round = 0; round < 2; round++) {
+      await this.running;
+      while (handled < limit && (await this.dispatchOne())) handled++;
+    }
+    await this.running;
     return handled;
   }
 

@@ -1,0 +1,61 @@
+import { Emitter } from '@socket.io/redis-emitter';
+import type { Gateway } from '../../realtime/gateway.js';
+import type { ServerToClientEvents } from '../../realtime/events.js';
+import type { Logger } from '../logger.js';
+import type { Redis } from '../redis.js';
+
+type EventName = keyof ServerToClientEvents;
+type Payload<E extends EventName> = Parameters<ServerToClientEvents[E]>[0];
+
+/**
+ * How services reach connected clients, from any process. On an API node it goes through the local Socket.IO
+ * server (and its Redis adapter to the other nodes); in a worker, which has no sockets, through the Redis
+ * emitter to every node. Delivery is best effort: clients recover anything durable from the database.
+ */
+export interface RealtimePublisher {
+  emit<E extends EventName>(rooms: string | string[], event: E, payload: Payload<E>): void;
+  /** Disconnects every socket in `room` (e.g. `session:<id>` after a revocation). */
+  disconnect(room: string): void;
+  /** Makes every socket in `room` leave `rooms` (e.g. a kicked member's `user:<id>` leaves `group:<id>`). */
+  leave(room: string, rooms: string | string[]): void;
+  /** Makes every socket in `room` join `rooms`. */
+  join(room: string, rooms: string | string[]): void;
+}
+
+export function createRealtimePublisher(
+  gateway: Gateway,
+  redis: { client: Redis; prefix: string } | undefined,
+  logger: Logger,
+): RealtimePublisher {
+  let emitter: Emitter | undefined;
+  const target = () => {
+    if (gateway.attached) return gateway.server;
+    if (redis) return (emitter ??= new Emitter(redis.client, { key: `${redis.prefix}socket.io` }));
+    return undefined;
+  };
+  const run = (what: string, fn: (t: NonNullable<ReturnType<typeof target>>) => void) => {
+    const t = target();
+    if (!t) return;
+    try {
+      fn(t);
+    } catch (err) {
+      logger.warn({ err, what }, 'realtime publish failed');
+    }
+  };
+  return {
+    emit(rooms, event, payload) {
+      run('emit', (t) => {
+        (t.to(rooms) as unknown as { emit(e: string, p: unknown): void }).emit(event, payload);
+      });
+    },
+    disconnect(room) {
+      run('disconnect', (t) => t.in(room).disconnectSockets(true));
+    },
+    leave(room, rooms) {
+      run('leave', (t) => t.in(room).socketsLeave(rooms));
+    },
+    join(room, rooms) {
+      run('join', (t) => t.in(room).socketsJoin(rooms));
+    },
+  };
+}

@@ -4,6 +4,9 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase } from './infra/db/database.js';
 import { DataDirLockedError } from './infra/db/pglite-lock.js';
 import { createLogger } from './infra/logger.js';
+import { createInfra } from './infra/infra.js';
+import { createModules } from './modules/index.js';
+import { seed } from './seed.js';
 import { exitOnSignals, startServer } from './server.js';
 import { startWorker } from './worker.js';
 
@@ -13,6 +16,7 @@ Commands:
   start     Run an API node (HTTP + Socket.IO; job workers too unless JOBS_IN_PROCESS=false)
   worker    Run job workers, cron schedules and the outbox relay without serving HTTP
   migrate   Apply database migrations and exit
+  seed      Create demo users (and their data) to try the API with
   help      Show this text
 
 Configuration comes from environment variables; see .env.example.`;
@@ -59,6 +63,16 @@ async function main(argv: string[]): Promise<void> {
     case 'migrate':
       await migrateCommand(config);
       return;
+    case 'seed': {
+      const infra = await createInfra(config);
+      try {
+        const modules = createModules(infra);
+        for (const line of await seed(infra, modules)) process.stdout.write(`${line}\n`);
+      } finally {
+        await infra.close();
+      }
+      return;
+    }
     default:
       console.error(`Unknown command "${command}".\n\n${USAGE}`);
       process.exitCode = 2;

@@ -160,6 +160,7 @@ export function createAccountsModule(infra: Infra) {
     account,
     protector,
     sendPhoneCode,
+    purgeJob: purgeAccountsJob,
     authenticate: (token: string) => sessions.authenticate(token),
   };
 }

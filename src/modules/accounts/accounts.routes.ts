@@ -442,6 +442,10 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }> =
     '/me',
     {
       config: { auth: 'required' },
+      // The body is optional (social-only accounts have no password to send).
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
         tags: ['me'],
         summary: 'Delete my account',

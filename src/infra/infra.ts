@@ -16,6 +16,8 @@ import { DataProtector } from './crypto.js';
 import { DevOutbox } from './dev-outbox.js';
 import { createMailer } from './mail/create-mailer.js';
 import type { Mailer } from './mail/mailer.js';
+import { createOAuthProviders } from './oauth/create-providers.js';
+import type { OAuthProvider, OAuthProviderName } from './oauth/oauth.js';
 import { createSmsSender } from './sms/create-sms-sender.js';
 import type { SmsSender } from './sms/sms.js';
 
@@ -42,6 +44,8 @@ export interface Infra {
   realtime: RealtimePublisher;
   sms: SmsSender;
   mailer: Mailer;
+  /** The configured social login providers. */
+  oauthProviders: ReadonlyMap<OAuthProviderName, OAuthProvider>;
   /** What the `log` SMS and mail adapters would have sent (development and tests). */
   devOutbox: DevOutbox;
   /** Set when the process has begun shutting down; readiness answers 503 from then on. */
@@ -117,6 +121,7 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     realtime,
     sms: createSmsSender(config, logger, devOutbox, { clock }),
     mailer: createMailer(config, logger, devOutbox),
+    oauthProviders: createOAuthProviders(config),
     devOutbox,
     lifecycle: { draining: false },
     async close() {

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Infra } from '../infra/infra.js';
 import { createAccountsModule } from './accounts/accounts.module.js';
 import { authRoutes, meRoutes } from './accounts/accounts.routes.js';
+import { oauthRoutes } from './accounts/oauth.routes.js';
 import { devRoutes } from './operations/dev.routes.js';
 import { createOperationsModule } from './operations/operations.module.js';
 
@@ -17,6 +18,7 @@ export function createModules(infra: Infra) {
   const routes: FastifyPluginAsync = async (app) => {
     await app.register(authRoutes, { accounts });
     await app.register(meRoutes, { accounts });
+    await app.register(oauthRoutes, { accounts });
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
   };
 

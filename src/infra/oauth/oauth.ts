@@ -34,7 +34,8 @@ export interface OAuthProvider {
   readonly supportsNonce: boolean;
   /** Whether a token obtained by a native SDK can be verified as issued to our app. */
   readonly supportsNativeToken: boolean;
-  createAuthorizationUrl(params: AuthorizationParams): URL;
+  /** Where to send the browser to sign in (may fetch the provider's discovery document). */
+  authorizationUrl(params: AuthorizationParams): Promise<URL>;
   /** Redeems an authorization code from our callback and returns the verified profile. */
   exchangeCode(params: {
     code: string;

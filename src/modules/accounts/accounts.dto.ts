@@ -171,3 +171,9 @@ export function toSession(s: SessionRow & { current: boolean }) {
     current: s.current,
   };
 }
+
+/** Adds the schemas the accounts routes reference by `$ref`, to one route plugin's encapsulation context. */
+export function addAccountSchemas(app: { addSchema(schema: unknown): unknown }): void {
+  app.addSchema(TokenResponse);
+  app.addSchema(MeResponse);
+}

@@ -8,6 +8,7 @@ import { AccessTokens } from './access-tokens.js';
 import { AccountService } from './account.service.js';
 import { AccountsRepository } from './accounts.repository.js';
 import { AuthService } from './auth.service.js';
+import { OAuthService } from './oauth.service.js';
 import { SessionService } from './sessions.service.js';
 import { VerificationService, type VerificationPurpose } from './verification.service.js';
 
@@ -65,6 +66,17 @@ export function createAccountsModule(infra: Infra) {
     unitOfWork: outbox.unitOfWork,
     sessions,
     verification,
+  });
+  const oauth = new OAuthService({
+    repo,
+    db,
+    clock,
+    protector,
+    unitOfWork: outbox.unitOfWork,
+    auth,
+    providers: infra.oauthProviders,
+    publicUrl: config.http.publicUrl,
+    redirectAllowlist: config.oauth.redirectAllowlist,
   });
   const account = new AccountService({
     repo,
@@ -157,6 +169,7 @@ export function createAccountsModule(infra: Infra) {
     sessions,
     verification,
     auth,
+    oauth,
     account,
     protector,
     sendPhoneCode,

@@ -4,6 +4,7 @@ import { actorOf, metaOf } from '../../http/auth.js';
 import { errorResponses, IdParams, IsoDateTime, Uuid } from '../../http/schemas.js';
 import { AppError } from '../../shared/errors.js';
 import {
+  addAccountSchemas,
   AuthResponse,
   DeviceName,
   Email,
@@ -67,8 +68,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
     user: toMe(r.user, [], protector),
     isNewUser: r.isNewUser,
   });
-  app.addSchema(TokenResponse);
-  app.addSchema(MeResponse);
+  addAccountSchemas(app);
 
   app.get(
     '/auth/nickname-availability',

@@ -1,0 +1,200 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { actorOf, metaOf } from '../../http/auth.js';
+import { errorResponses } from '../../http/schemas.js';
+import { addAccountSchemas, AuthResponse, DeviceName, toMe, toTokens } from './accounts.dto.js';
+import type { AccountsModule } from './accounts.module.js';
+import type { AuthResult } from './auth.service.js';
+
+const ProviderParams = Type.Object({
+  provider: Type.Union([Type.Literal('kakao'), Type.Literal('naver'), Type.Literal('google')]),
+});
+const RedirectUri = Type.String({
+  maxLength: 2048,
+  description: "Where the browser returns when done: one of your app's URLs on OAUTH_REDIRECT_ALLOWLIST.",
+  examples: ['https://app.example.com/auth/done'],
+});
+const CodeChallenge = Type.Optional(
+  Type.String({
+    pattern: '^[A-Za-z0-9_-]{43}$',
+    description:
+      'Optional PKCE S256 challenge of your app: the exchange then needs the matching `codeVerifier`, so a ' +
+      'code intercepted on its way back to the app is useless.',
+  }),
+);
+
+/** Social login: the browser flow, the code exchange, native-app tokens, and linking providers. */
+export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }> = async (
+  app,
+  { accounts },
+) => {
+  addAccountSchemas(app);
+  const { oauth, protector } = accounts;
+  const present = (r: AuthResult) => ({
+    tokens: toTokens(r.tokens),
+    user: toMe(r.user, [], protector),
+    isNewUser: r.isNewUser,
+  });
+
+  app.get(
+    '/auth/oauth/providers',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Social sign-in providers enabled on this server',
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({
+                name: Type.String(),
+                nativeToken: Type.Boolean({
+                  description: 'Whether apps may post a token from the provider SDK.',
+                }),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async () => ({ items: oauth.enabledProviders() }),
+  );
+
+  app.get(
+    '/auth/oauth/:provider/start',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Start social sign-in in a browser (redirects to the provider)',
+        description:
+          'Sends the browser to the provider. It comes back to our callback, then to `redirectUri` with ' +
+          '`?code=<one-time code>` to exchange at POST /v1/auth/exchange (or `?error=...`).',
+        params: ProviderParams,
+        querystring: Type.Object({ redirectUri: RedirectUri, codeChallenge: CodeChallenge }),
+        response: { 302: Type.Null(), ...errorResponses(404) },
+      },
+    },
+    async (request, reply) => {
+      const url = await oauth.authorize(
+        request.params.provider,
+        {
+          intent: 'login',
+          redirectUri: request.query.redirectUri,
+          codeChallenge: request.query.codeChallenge,
+        },
+        null,
+      );
+      return reply.redirect(url, 302);
+    },
+  );
+
+  app.post(
+    '/auth/oauth/:provider/authorize',
+    {
+      config: { auth: 'optional' },
+      schema: {
+        tags: ['auth'],
+        summary: 'Get the provider URL to sign in with, or (signed in) to link the provider',
+        description:
+          '`intent: link` needs a signed-in user; the browser then returns with `?linked=<provider>`.',
+        params: ProviderParams,
+        body: Type.Object(
+          {
+            intent: Type.Union([Type.Literal('login'), Type.Literal('link')]),
+            redirectUri: RedirectUri,
+            codeChallenge: CodeChallenge,
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ authorizationUrl: Type.String() }), ...errorResponses(404) },
+      },
+    },
+    async (request) => ({
+      authorizationUrl: await oauth.authorize(request.params.provider, request.body, request.actor),
+    }),
+  );
+
+  app.get(
+    '/auth/oauth/:provider/callback',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Where the provider sends the browser back (registered with the provider)',
+        params: ProviderParams,
+        querystring: Type.Object({
+          code: Type.Optional(Type.String({ maxLength: 2048 })),
+          state: Type.Optional(Type.String({ maxLength: 512 })),
+          error: Type.Optional(Type.String({ maxLength: 256 })),
+          error_description: Type.Optional(Type.String({ maxLength: 1024 })),
+        }),
+        response: { 302: Type.Null(), ...errorResponses(404) },
+      },
+    },
+    async (request, reply) => {
+      const url = await oauth.callback(request.params.provider, request.query, metaOf(request));
+      // The one-time code in this URL must not leak onward through the app's outgoing links.
+      void reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
+      return reply.redirect(url, 302);
+    },
+  );
+
+  app.post(
+    '/auth/exchange',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Exchange the one-time code from social sign-in for tokens',
+        description: 'The code works once, for 60 seconds.',
+        body: Type.Object(
+          {
+            code: Type.String({ minLength: 16, maxLength: 200 }),
+            codeVerifier: Type.Optional(Type.String({ minLength: 43, maxLength: 128 })),
+            deviceName: DeviceName,
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: AuthResponse, ...errorResponses(401, 403) },
+      },
+    },
+    async (request) => present(await oauth.exchange(request.body, metaOf(request))),
+  );
+
+  app.post(
+    '/auth/oauth/:provider/native',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: "Sign in with a token from the provider's app SDK",
+        description:
+          'Kakao: the SDK access token (accepted only when issued to our Kakao app id). Google: the ID token ' +
+          '(audience must be one of our client ids). Naver: not supported (use the browser flow), because a ' +
+          'Naver token cannot be checked to belong to our app.',
+        params: ProviderParams,
+        body: Type.Object(
+          { token: Type.String({ minLength: 10, maxLength: 8192 }), deviceName: DeviceName },
+          { additionalProperties: false },
+        ),
+        response: { 200: AuthResponse, ...errorResponses(403, 404) },
+      },
+    },
+    async (request) =>
+      present(await oauth.nativeLogin(request.params.provider, request.body, metaOf(request))),
+  );
+
+  app.delete(
+    '/me/identities/:provider',
+    {
+      config: { auth: 'required' },
+      schema: {
+        tags: ['me'],
+        summary: 'Unlink a social sign-in provider',
+        description: 'Refused (409 LAST_SIGN_IN_METHOD) when it is the last way left to sign in.',
+        params: ProviderParams,
+        response: { 204: Type.Null(), ...errorResponses(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      await oauth.unlink(actorOf(request), request.params.provider, metaOf(request));
+      return reply.code(204).send(null);
+    },
+  );
+};

@@ -1,96 +1,167 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { followRedirect } from './kakao-server.js';
+import {
+  bearer,
+  closeServer,
+  FAKE_LOGIN_HEADER,
+  followAuthorization,
+  listenLoopback,
+  LoginTickets,
+  readBody,
+  redirect,
+  sendJson,
+  type ProviderRedirect,
+} from './oauth-browser.js';
+
+export { ProviderRedirect } from './oauth-browser.js';
 
 export interface FakeNaverUser {
+  /** Naver's per-application user id. */
   id: string;
   nickname?: string;
+  name?: string;
   email?: string;
+  profileImage?: string;
 }
 
 /**
- * A local Naver Login: /oauth2.0/authorize, /oauth2.0/token (which, like Naver, answers failures with HTTP 200
- * and an `error` field), and /v1/nid/me (`{ resultcode: '00', response: {...} }`).
+ * A local Naver Login speaking Naver's protocol, for the production `NaverProvider`:
+ *
+ * - `GET /oauth2.0/authorize`: 302 back to `redirect_uri` with `code` and `state` (or `error=access_denied` after
+ *   `denyNext()`).
+ * - `/oauth2.0/token` (GET query string as in Naver's guide, or POST form): checks client id and secret, that the
+ *   code exists, is unused and younger than 10 minutes, and the `state` when one is sent. Like Naver it answers
+ *   failures with HTTP 200 and `{ error, error_description }` (a used code: `invalid_request` / "no valid data
+ *   in session").
+ * - `GET /v1/nid/me`: `{ resultcode: '00', message: 'success', response: { id, nickname, … } }`; a bad token gets
+ *   401 `{ resultcode: '024', message: 'Authentication failed' }`.
+ *
+ * Test hooks: `nextUser`, `authorize(url, { as })`, `issueAccessToken(user)` (a token as Naver's app SDK would
+ * get it, to show that even a genuine one is refused from apps), `denyNext()`, `advanceTime(ms)`, `tokenRequests`.
  */
 export interface FakeNaver {
   url: string;
+  /** NAVER_* variables pointing the app at this fake. */
   env: Record<string, string>;
+  clientId: string;
+  clientSecret: string;
   nextUser: FakeNaverUser;
-  authorize(authorizationUrl: string): Promise<URL>;
+  denyNext(): void;
+  issueAccessToken(user: FakeNaverUser): string;
+  advanceTime(ms: number): void;
+  /** Parameters received by /oauth2.0/token (query or form), oldest first. */
+  tokenRequests: URLSearchParams[];
+  authorize(authorizationUrl: string, opts?: { as?: FakeNaverUser }): Promise<ProviderRedirect>;
   close(): Promise<void>;
 }
 
-export async function startFakeNaver(): Promise<FakeNaver> {
-  const clientId = 'fake-naver-client';
-  const clientSecret = 'fake-naver-secret';
-  const codes = new Map<string, { user: FakeNaverUser; expires: number }>();
-  const tokens = new Map<string, FakeNaverUser>();
-  const state = {
-    nextUser: { id: 'naver-abc-1', nickname: '네이버유저', email: 'naver@example.com' } as FakeNaverUser,
-  };
-  const json = (res: http.ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'content-type': 'application/json;charset=utf-8' });
-    res.end(JSON.stringify(body));
-  };
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    let raw = '';
-    req.on('data', (d: Buffer) => (raw += d.toString()));
-    req.on('end', () => {
-      if (url.pathname === '/oauth2.0/authorize') {
-        const redirect = url.searchParams.get('redirect_uri');
-        if (url.searchParams.get('client_id') !== clientId || !redirect)
-          return json(res, 200, { error: 'invalid_request' });
-        const code = randomBytes(12).toString('hex');
-        codes.set(code, { user: { ...state.nextUser }, expires: Date.now() + 600_000 });
-        const back = new URL(redirect);
-        back.searchParams.set('code', code);
-        back.searchParams.set('state', url.searchParams.get('state') ?? '');
-        res.writeHead(302, { location: back.toString() });
-        return res.end();
-      }
-      if (url.pathname === '/oauth2.0/token') {
-        const params = req.method === 'POST' ? new URLSearchParams(raw) : url.searchParams;
-        if (params.get('client_id') !== clientId || params.get('client_secret') !== clientSecret) {
-          return json(res, 200, { error: 'invalid_client', error_description: 'Invalid client' });
-        }
-        const entry = codes.get(params.get('code') ?? '');
-        codes.delete(params.get('code') ?? '');
-        if (!entry || entry.expires < Date.now()) {
-          return json(res, 200, { error: 'invalid_request', error_description: 'no valid data in session' });
-        }
-        const token = randomBytes(20).toString('base64url');
-        tokens.set(token, entry.user);
-        return json(res, 200, {
-          access_token: token,
-          refresh_token: 'r',
-          token_type: 'bearer',
-          expires_in: '3600',
-        });
-      }
-      if (url.pathname === '/v1/nid/me') {
-        const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-        const user = token ? tokens.get(token) : undefined;
-        if (!user) return json(res, 401, { resultcode: '024', message: 'Authentication failed' });
-        return json(res, 200, {
-          resultcode: '00',
-          message: 'success',
-          response: {
-            id: user.id,
-            nickname: user.nickname,
-            email: user.email,
-            profile_image: 'https://phinf.pstatic.net/x.png',
-          },
-        });
-      }
-      json(res, 404, { error: 'not found' });
+const CODE_TTL_MS = 10 * 60_000;
+
+export async function startFakeNaver(
+  opts: { clientId?: string; clientSecret?: string } = {},
+): Promise<FakeNaver> {
+  const clientId = opts.clientId ?? 'fake-naver-client-id';
+  const clientSecret = opts.clientSecret ?? 'fake-naver-client-secret';
+  const codes = new Map<string, { user: FakeNaverUser; state: string | null; expiresAt: number }>();
+  const tokens = new Map<string, { user: FakeNaverUser; expiresAt: number }>();
+  const logins = new LoginTickets<FakeNaverUser>();
+  const tokenRequests: URLSearchParams[] = [];
+  let nextUser: FakeNaverUser = { id: 'naver-user-1', nickname: '네이버유저', email: 'naver@example.com' };
+  let deny = false;
+  let offset = 0;
+  const now = () => Date.now() + offset;
+
+  function issue(user: FakeNaverUser): string {
+    const token = randomBytes(48).toString('base64');
+    tokens.set(token, { user: { ...user }, expiresAt: now() + 3600_000 });
+    return token;
+  }
+
+  function authorizeEndpoint(req: http.IncomingMessage, res: http.ServerResponse, q: URLSearchParams) {
+    const redirectUri = q.get('redirect_uri');
+    if (q.get('client_id') !== clientId || !redirectUri || q.get('response_type') !== 'code') {
+      // Naver shows an error page here rather than redirecting anywhere.
+      return sendJson(res, 400, { error: 'invalid_request', error_description: 'bad authorization request' });
+    }
+    const back = new URL(redirectUri);
+    const state = q.get('state');
+    const user = logins.take(req) ?? nextUser;
+    if (state !== null) back.searchParams.set('state', state);
+    if (deny) {
+      deny = false;
+      back.searchParams.set('error', 'access_denied');
+      back.searchParams.set('error_description', 'Canceled By User');
+    } else {
+      const code = randomBytes(12).toString('base64url');
+      codes.set(code, { user: { ...user }, state, expiresAt: now() + CODE_TTL_MS });
+      back.searchParams.set('code', code);
+    }
+    redirect(res, back);
+  }
+
+  function tokenEndpoint(res: http.ServerResponse, params: URLSearchParams) {
+    tokenRequests.push(params);
+    if (params.get('client_id') !== clientId || params.get('client_secret') !== clientSecret) {
+      return sendJson(res, 200, { error: 'invalid_client', error_description: 'Invalid client' });
+    }
+    if (params.get('grant_type') !== 'authorization_code') {
+      return sendJson(res, 200, { error: 'unsupported_grant_type', error_description: 'unsupported grant' });
+    }
+    const code = params.get('code') ?? '';
+    const entry = codes.get(code);
+    codes.delete(code);
+    const sentState = params.get('state');
+    if (!entry || entry.expiresAt <= now() || (sentState !== null && sentState !== entry.state)) {
+      return sendJson(res, 200, { error: 'invalid_request', error_description: 'no valid data in session' });
+    }
+    sendJson(res, 200, {
+      access_token: issue(entry.user),
+      refresh_token: randomBytes(24).toString('base64url'),
+      token_type: 'bearer',
+      // Naver sends this one as a string.
+      expires_in: '3600',
     });
+  }
+
+  function profileEndpoint(req: http.IncomingMessage, res: http.ServerResponse) {
+    const token = bearer(req);
+    const holder = token ? tokens.get(token) : undefined;
+    if (!holder || holder.expiresAt <= now()) {
+      return sendJson(res, 401, { resultcode: '024', message: 'Authentication failed' });
+    }
+    const u = holder.user;
+    sendJson(res, 200, {
+      resultcode: '00',
+      message: 'success',
+      response: {
+        id: u.id,
+        ...(u.nickname !== undefined ? { nickname: u.nickname } : {}),
+        ...(u.name !== undefined ? { name: u.name } : {}),
+        ...(u.email !== undefined ? { email: u.email } : {}),
+        ...(u.profileImage !== undefined ? { profile_image: u.profileImage } : {}),
+      },
+    });
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    readBody(req)
+      .then((raw) => {
+        if (url.pathname === '/oauth2.0/authorize') return authorizeEndpoint(req, res, url.searchParams);
+        if (url.pathname === '/oauth2.0/token') {
+          return tokenEndpoint(res, req.method === 'POST' ? new URLSearchParams(raw) : url.searchParams);
+        }
+        if (req.method === 'GET' && url.pathname === '/v1/nid/me') return profileEndpoint(req, res);
+        sendJson(res, 404, { resultcode: '404', message: 'Not Found' });
+      })
+      .catch(() => sendJson(res, 500, { resultcode: '500', message: 'fake failed' }));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = await listenLoopback(server);
+
   return {
     url,
+    clientId,
+    clientSecret,
     env: {
       NAVER_CLIENT_ID: clientId,
       NAVER_CLIENT_SECRET: clientSecret,
@@ -98,12 +169,21 @@ export async function startFakeNaver(): Promise<FakeNaver> {
       NAVER_API_BASE_URL: url,
     },
     get nextUser() {
-      return state.nextUser;
+      return nextUser;
     },
     set nextUser(u: FakeNaverUser) {
-      state.nextUser = u;
+      nextUser = u;
     },
-    authorize: (authorizationUrl) => followRedirect(authorizationUrl),
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    denyNext() {
+      deny = true;
+    },
+    issueAccessToken: (user) => issue(user),
+    advanceTime(ms) {
+      offset += ms;
+    },
+    tokenRequests,
+    authorize: (authorizationUrl, o) =>
+      followAuthorization(authorizationUrl, o?.as ? { [FAKE_LOGIN_HEADER]: logins.register(o.as) } : {}),
+    close: () => closeServer(server),
   };
 }

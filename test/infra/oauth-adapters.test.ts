@@ -1,96 +1,106 @@
-import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createOAuthProviders } from '../../src/infra/oauth/create-providers.js';
-import type { OAuthProvider } from '../../src/infra/oauth/oauth.js';
-import { startFakeGoogle, type FakeGoogle } from '../fakes/google-server.js';
-import { startFakeKakao, type FakeKakao } from '../fakes/kakao-server.js';
-import { startFakeNaver, type FakeNaver } from '../fakes/naver-server.js';
+import { providerJson } from '../../src/infra/oauth/http.js';
+import { OAuthError } from '../../src/infra/oauth/oauth.js';
+import {
+  codeChallengeS256,
+  generateCodeVerifier,
+  generateNonce,
+  generateState,
+} from '../../src/infra/oauth/pkce.js';
+import { closeServer, listenLoopback } from '../fakes/oauth-browser.js';
+import { startFakeGoogle } from '../fakes/google-server.js';
+import { startFakeKakao } from '../fakes/kakao-server.js';
+import { startFakeNaver } from '../fakes/naver-server.js';
 
-const CALLBACK = 'http://127.0.0.1:3000/v1/auth/oauth/x/callback';
+describe('createOAuthProviders', () => {
+  it('offers exactly the providers whose client id is configured', async () => {
+    expect([...createOAuthProviders(loadConfig({})).keys()]).toEqual([]);
+    const [kakao, naver, google] = await Promise.all([startFakeKakao(), startFakeNaver(), startFakeGoogle()]);
+    try {
+      expect([...createOAuthProviders(loadConfig({ ...naver.env })).keys()]).toEqual(['naver']);
+      const all = createOAuthProviders(loadConfig({ ...kakao.env, ...naver.env, ...google.env }));
+      expect([...all.entries()].map(([name, p]) => [name, p.name])).toEqual([
+        ['kakao', 'kakao'],
+        ['naver', 'naver'],
+        ['google', 'google'],
+      ]);
+    } finally {
+      await Promise.all([kakao.close(), naver.close(), google.close()]);
+    }
+  });
+});
 
-/** The production adapters against the fakes, below the HTTP layer: what each provider refuses. */
-describe('OAuth provider adapters', () => {
-  let kakao: FakeKakao;
-  let naver: FakeNaver;
-  let google: FakeGoogle;
-  let providers: Map<string, OAuthProvider>;
+describe('PKCE, state and nonce', () => {
+  it('derives the S256 challenge of RFC 7636 appendix B', () => {
+    expect(codeChallengeS256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe(
+      'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    );
+  });
+
+  it('makes 256-bit base64url values that do not repeat', () => {
+    for (const make of [generateCodeVerifier, generateState, generateNonce]) {
+      const values = new Set(Array.from({ length: 200 }, make));
+      expect(values.size).toBe(200);
+      for (const v of values) {
+        expect(v).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(Buffer.from(v, 'base64url')).toHaveLength(32);
+      }
+    }
+  });
+});
+
+describe('provider calls', () => {
+  let base: string;
+  let server: http.Server;
   beforeAll(async () => {
-    [kakao, naver, google] = await Promise.all([startFakeKakao(), startFakeNaver(), startFakeGoogle()]);
-    providers = createOAuthProviders(loadConfig({ ...kakao.env, ...naver.env, ...google.env }));
+    server = http.createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      if (path === '/redirect') {
+        res.writeHead(302, { location: 'http://127.0.0.1:9/elsewhere' });
+        return res.end();
+      }
+      if (path === '/html') {
+        res.writeHead(502, { 'content-type': 'text/html' });
+        return res.end('<html>Bad gateway</html>');
+      }
+      if (path === '/huge') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ padding: 'x'.repeat(2 * 1024 * 1024) }));
+      }
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'invalid_grant' }));
+    });
+    base = await listenLoopback(server);
   });
-  afterAll(() => Promise.all([kakao.close(), naver.close(), google.close()]));
+  afterAll(() => closeServer(server));
 
-  async function codeFor(name: 'kakao' | 'naver' | 'google', verifier: string | null, nonce: string | null) {
-    const provider = providers.get(name)!;
-    const url = await provider.authorizationUrl({
-      state: 's',
-      redirectUri: CALLBACK,
-      codeVerifier: verifier,
-      nonce,
-    });
-    const back = await { kakao, naver, google }[name].authorize(url.toString());
-    expect(back.searchParams.get('state')).toBe('s');
-    return back.searchParams.get('code')!;
-  }
+  it('returns the JSON body whatever the status', async () => {
+    expect(await providerJson(`${base}/error`)).toEqual({ status: 400, body: { error: 'invalid_grant' } });
+  });
 
-  for (const name of ['kakao', 'naver', 'google'] as const) {
-    it(`${name}: a code redeemed twice is refused (invalid_grant)`, async () => {
-      const provider = providers.get(name)!;
-      const verifier = provider.supportsPkce ? randomBytes(32).toString('base64url') : null;
-      const nonce = provider.supportsNonce ? 'n-1' : null;
-      const code = await codeFor(name, verifier, nonce);
-      const params = { code, redirectUri: CALLBACK, codeVerifier: verifier, nonce };
-      const profile = await provider.exchangeCode(params);
-      expect(profile.provider).toBe(name);
-      expect(profile.providerUserId).toBeTruthy();
-      await expect(provider.exchangeCode(params)).rejects.toMatchObject({ reason: 'invalid_grant' });
-    });
-  }
-
-  for (const name of ['kakao', 'google'] as const) {
-    it(`${name}: a wrong PKCE verifier is refused (invalid_grant)`, async () => {
-      const provider = providers.get(name)!;
-      const nonce = provider.supportsNonce ? 'n-2' : null;
-      const code = await codeFor(name, randomBytes(32).toString('base64url'), nonce);
-      await expect(
-        provider.exchangeCode({
-          code,
-          redirectUri: CALLBACK,
-          codeVerifier: randomBytes(32).toString('base64url'),
-          nonce,
-        }),
-      ).rejects.toMatchObject({ reason: 'invalid_grant' });
-    });
-  }
-
-  it('kakao: a native token for another app is wrong_audience; naver native tokens are unsupported', async () => {
-    const kakaoProvider = providers.get('kakao')!;
-    await expect(
-      kakaoProvider.verifyNativeToken(kakao.issueAccessToken({ id: 5 }, '42')),
-    ).rejects.toMatchObject({
-      reason: 'wrong_audience',
-    });
-    await expect(kakaoProvider.verifyNativeToken('no-such-token')).rejects.toMatchObject({
-      reason: 'invalid_token',
-    });
-    await expect(providers.get('naver')!.verifyNativeToken('x')).rejects.toMatchObject({
-      reason: 'unsupported',
+  it.each([
+    ['a redirect', '/redirect'],
+    ['an HTML error page', '/html'],
+    ['an answer over 1 MiB', '/huge'],
+  ])('turns %s into provider_error', async (_what, path) => {
+    await expect(providerJson(`${base}${path}?code=secret-code-123`)).rejects.toMatchObject({
+      reason: 'provider_error',
     });
   });
 
-  it('google: expired, foreign-audience and tampered ID tokens are refused', async () => {
-    const g = providers.get('google')!;
-    const expired = await google.idToken({ sub: 'x' }, google.clientId, {
-      exp: Math.floor(Date.now() / 1000) - 10,
-    });
-    await expect(g.verifyNativeToken(expired)).rejects.toMatchObject({ reason: 'invalid_token' });
-    const foreign = await google.idToken({ sub: 'x' }, 'other-client');
-    await expect(g.verifyNativeToken(foreign)).rejects.toMatchObject({ reason: 'wrong_audience' });
-    const good = await google.idToken({ sub: 'x' }, google.clientId);
-    const [h, p, s] = good.split('.');
-    const tampered = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), sub: 'admin' })).toString('base64url')}.${s}`;
-    await expect(g.verifyNativeToken(tampered)).rejects.toMatchObject({ reason: 'invalid_token' });
-    expect((await g.verifyNativeToken(good)).providerUserId).toBe('x');
+  it('turns a provider that is down into provider_error, naming only the host', async () => {
+    const down = http.createServer();
+    const url = await listenLoopback(down);
+    await closeServer(down);
+    const err = await providerJson(`${url}/oauth/token?code=secret-code-123`, {
+      form: { code: 'secret-code-123' },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OAuthError);
+    expect(err).toMatchObject({ reason: 'provider_error' });
+    expect((err as Error).message).toContain(new URL(url).host);
+    expect((err as Error).message).not.toContain('secret-code-123');
   });
 });

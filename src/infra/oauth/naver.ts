@@ -1,15 +1,31 @@
 import type { Config } from '../../config.js';
-import { providerJson, str } from './http.js';
+import { describeError, obj, providerJson, str } from './http.js';
 import { OAuthError, type AuthorizationParams, type OAuthProfile, type OAuthProvider } from './oauth.js';
 
 type NaverConfig = NonNullable<Config['oauth']['naver']>;
 
 /**
- * Naver Login: authorization code with `state` (Naver has neither PKCE nor a nonce), token at nid, profile at
- * openapi `/v1/nid/me`. Naver offers no way to check that an access token was issued to our client id, so a
- * token posted by a native app is refused: only the server-side code flow, which uses our client secret, is
- * trusted (security.md, open point 1).
- * https://developers.naver.com/docs/login/devguide/devguide.md
+ * Naver Login (네이버 로그인).
+ *
+ * - Browser flow: authorization code at `{authBaseUrl}/oauth2.0/authorize` with `state`; Naver documents neither
+ *   PKCE nor a nonce, so the single-use, browser-bound `state` kept by the caller is the only CSRF defence
+ *   (RFC 9700 §2.1). The code is redeemed at `{authBaseUrl}/oauth2.0/token`, the profile read from
+ *   `{apiBaseUrl}/v1/nid/me` (`{ resultcode: '00', message: 'success', response: { id, nickname, … } }`).
+ *   https://developers.naver.com/docs/login/api/api.md, https://developers.naver.com/docs/login/profile/profile.md
+ * - The token request is a POST form rather than the documented GET query string, so the client secret and the
+ *   code stay out of URLs (and so out of proxy and access logs); the endpoint takes both ("GET / POST").
+ * - Naver's guide lists `state` as required when a token is issued, but the port does not pass the callback's
+ *   state to the adapter; Naver redeems codes without it (arctic's Naver provider, for one, never sends it), and
+ *   the state was already checked by us. `exchangeCode` sends it when a caller provides it.
+ * - Failures come back as HTTP 200 with `{ error, error_description }` (a used code:
+ *   `invalid_request` / "no valid data in session"), so the body is checked, not only the status.
+ * - Native apps: refused. Naver's documents describe no way to learn which client id an access token was issued
+ *   to (the profile API answers for a token of any app), so a token posted by an app cannot be bound to us; only
+ *   the server-side code flow, which needs our client secret, is trusted (security.md §5.1, open point 1).
+ *   An undocumented `/v1/nid/verify?info=true` is called in the wild, and one third-party type declares a
+ *   `client_id` in its answer; unofficial and unverified, it is not something to hang account security on.
+ *   Naver's `id` is also per application ("같은 네이버 회원이라도 … 애플리케이션이 다르면 id값이 다른"), so a
+ *   foreign token would not even name the same user.
  */
 export class NaverProvider implements OAuthProvider {
   readonly name = 'naver' as const;
@@ -28,47 +44,56 @@ export class NaverProvider implements OAuthProvider {
     return url;
   }
 
-  async exchangeCode(params: { code: string; redirectUri: string }): Promise<OAuthProfile> {
+  async exchangeCode(params: { code: string; redirectUri: string; state?: string }): Promise<OAuthProfile> {
     const { status, body } = await providerJson(`${this.config.authBaseUrl}/oauth2.0/token`, {
-      method: 'POST',
       form: {
         grant_type: 'authorization_code',
         client_id: this.config.clientId,
         client_secret: this.config.clientSecret,
         code: params.code,
+        state: params.state,
         redirect_uri: params.redirectUri,
       },
     });
     const accessToken = str(body.access_token);
-    // Naver answers failures with 200 and an `error` field.
-    if (status !== 200 || body.error || !accessToken) {
+    if (status !== 200 || body.error !== undefined || !accessToken) {
+      // `invalid_request` is what Naver says for a used or unknown code; `unauthorized_client` is its "code not
+      // authorized" answer. The rest (`invalid_client`, `server_error`, 5xx) is our configuration or Naver.
+      const badCode =
+        body.error === 'invalid_request' ||
+        body.error === 'invalid_grant' ||
+        body.error === 'unauthorized_client';
       throw new OAuthError(
-        body.error === 'invalid_request' || body.error === 'invalid_grant'
-          ? 'invalid_grant'
-          : 'provider_error',
-        'Naver refused the code.',
+        badCode ? 'invalid_grant' : 'provider_error',
+        `Naver refused the authorization code${describeError(body, 'error')}.`,
       );
     }
-    const me = await providerJson(`${this.config.apiBaseUrl}/v1/nid/me`, {
-      headers: { authorization: `Bearer ${accessToken}` },
-    });
-    const response = (me.body.response ?? {}) as Record<string, unknown>;
-    const id = str(response.id);
-    if (me.status !== 200 || me.body.resultcode !== '00' || !id) {
-      throw new OAuthError('provider_error', 'Naver returned no profile.');
+    const me = await providerJson(`${this.config.apiBaseUrl}/v1/nid/me`, { bearer: accessToken });
+    if (me.status !== 200 || me.body.resultcode !== '00') {
+      throw new OAuthError(
+        'provider_error',
+        `Naver user info answered ${me.status}${describeError(me.body, 'resultcode')}.`,
+      );
     }
+    const response = obj(me.body.response);
+    const id = str(response.id);
+    if (!id) throw new OAuthError('provider_error', 'Naver returned no user id.');
     return {
       provider: 'naver',
       providerUserId: id,
+      // Not `name`: that is the legal name, which must not become a public nickname by default.
       nickname: str(response.nickname),
       email: str(response.email),
-      // Naver returns the address of the Naver account; it is not a verified claim of ownership for us.
+      // Naver gives no verification flag for the address it returns, so it is never treated as proven.
       emailVerified: false,
       avatarUrl: str(response.profile_image),
     };
   }
 
   async verifyNativeToken(): Promise<OAuthProfile> {
-    throw new OAuthError('unsupported', 'Naver tokens cannot be checked to belong to this app.');
+    throw new OAuthError(
+      'unsupported',
+      'Naver tokens cannot be checked to be issued to this app; use the browser flow.',
+    );
   }
 }

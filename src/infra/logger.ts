@@ -2,42 +2,54 @@ import { pino, stdTimeFunctions, type DestinationStream, type Logger, type Logge
 import type { Config } from '../config.js';
 
 /**
- * Secrets never reach a log line: these paths are censored wherever they appear in a logged object (request
- * headers, error details, service context). Keys are matched at any of the first few levels because callers log
- * their own context objects of varying shape.
+ * Secrets never reach a log line: values under these keys are censored wherever they appear in a logged object
+ * (three levels deep), when the line is written. pino's own `redact` is not used because it also runs on every
+ * child logger's bindings, and Fastify makes a child logger per request.
  */
-const SECRET_KEYS = [
-  'authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-  'password',
-  'newPassword',
-  'currentPassword',
-  'passwordHash',
-  'token',
-  'accessToken',
-  'refreshToken',
-  'idToken',
-  'providerToken',
-  'otp',
-  'otpCode',
-  'verificationCode',
-  'secret',
-  'clientSecret',
-  'phone',
-  'newPhone',
-  'privateKey',
-];
+const SECRET_KEYS = new Set(
+  [
+    'authorization',
+    'cookie',
+    'set-cookie',
+    'x-api-key',
+    'password',
+    'newPassword',
+    'currentPassword',
+    'passwordHash',
+    'token',
+    'accessToken',
+    'refreshToken',
+    'idToken',
+    'providerToken',
+    'otp',
+    'otpCode',
+    'verificationCode',
+    'secret',
+    'clientSecret',
+    'phone',
+    'newPhone',
+    'privateKey',
+  ].map((k) => k.toLowerCase()),
+);
 
-function redactPaths(): string[] {
-  const paths: string[] = [];
-  for (const key of SECRET_KEYS) {
-    const k = /^[a-zA-Z_$][\w$]*$/.test(key) ? key : `["${key}"]`;
-    const dot = k.startsWith('[') ? '' : '.';
-    paths.push(k, `*${dot}${k}`, `*.*${dot}${k}`, `*.*.*${dot}${k}`);
+const CENSOR = '[REDACTED]';
+
+export function censorSecrets(value: unknown, depth = 0): unknown {
+  if (depth > 3 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => censorSecrets(v, depth + 1));
+  // Only plain data is walked and copied: a copy of a class instance (a request, an error) would lose its
+  // prototype's getters, and those reach the log only through their serializers, which pick safe fields.
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, v] of Object.entries(value)) {
+    const replaced = SECRET_KEYS.has(key.toLowerCase()) ? CENSOR : censorSecrets(v, depth + 1);
+    if (replaced !== v) {
+      copy ??= { ...(value as Record<string, unknown>) };
+      copy[key] = replaced;
+    }
   }
-  return paths;
+  return copy ?? value;
 }
 
 /** Query parameters that carry one-time secrets (OAuth codes, feed tokens); masked in logged URLs. */
@@ -51,8 +63,10 @@ export function loggerOptions(config: Pick<Config, 'log'>): LoggerOptions {
   return {
     level: config.log.level,
     timestamp: stdTimeFunctions.isoTime,
-    redact: { paths: redactPaths(), censor: '[REDACTED]' },
-    formatters: { level: (label) => ({ level: label }) },
+    formatters: {
+      level: (label) => ({ level: label }),
+      log: (obj) => censorSecrets(obj) as Record<string, unknown>,
+    },
     serializers: {
       req: (req: { method: string; url: string; ip?: string; id?: string }) => ({
         method: req.method,

@@ -114,7 +114,8 @@ export class Outbox {
       do {
         this.again = false;
         try {
-          while (await this.dispatchOne());
+          // One cheap read while idle, instead of a transaction per poll.
+          if (await this.hasDue()) while (await this.dispatchOne());
         } catch (err) {
           this.logger.error({ err }, 'outbox relay pass failed');
         }
@@ -137,6 +138,15 @@ export class Outbox {
     }
     await this.running;
     return handled;
+  }
+
+  private async hasDue(): Promise<boolean> {
+    const [row] = await this.database.db
+      .select({ id: outboxEvents.id })
+      .from(outboxEvents)
+      .where(and(isNull(outboxEvents.dispatchedAt), lte(outboxEvents.nextAttemptAt, sql`now()`)))
+      .limit(1);
+    return row !== undefined;
   }
 
   private async dispatchOne(): Promise<boolean> {

@@ -82,6 +82,19 @@ const hexKey =
     return raw.toLowerCase();
   };
 
+/** `"30"` (every kind) or `"0,run=360"` (a default, then per-kind overrides), in minutes. */
+const leadTimes: Parser<{ default: number; byKind: Record<string, number> }> = (raw) => {
+  const out = { default: 0, byKind: {} as Record<string, number> };
+  for (const part of list(raw)) {
+    const [key, value] = part.includes('=') ? part.split('=', 2) : [undefined, part];
+    const minutes = int(0, 525_600)(value ?? '');
+    if (key === undefined) out.default = minutes;
+    else if (/^[a-z]+$/.test(key.trim())) out.byKind[key.trim()] = minutes;
+    else throw new ParseError(`has a bad kind "${key}"`);
+  }
+  return out;
+};
+
 const optional =
   <T>(p: Parser<T>): Parser<T | undefined> =>
   (raw) =>
@@ -174,6 +187,46 @@ export const ENV = {
     doc: 'IANA time zone for schedules, calendars and reminders.',
     default: 'Asia/Seoul',
     parse: timeZone,
+  },
+  EVENT_MIN_LEAD_MINUTES: {
+    doc: 'How far ahead an event must start when it is created or moved: minutes for every kind, then optional per-kind overrides, e.g. "0,run=360" (group runs 6 h ahead).',
+    default: '0',
+    parse: leadTimes,
+  },
+  EVENT_MAX_DAYS_AHEAD: {
+    doc: 'Latest an event may start or end, in days from now.',
+    default: '365',
+    parse: int(1, 3650),
+  },
+  EVENT_CREATE_PER_DAY: {
+    doc: 'Events one person may create per day.',
+    default: '20',
+    parse: int(1, 10_000),
+  },
+  EVENT_CREATE_INTERVAL_SECONDS: {
+    doc: 'Least time between two events created by one person (against repeated posting); 0 turns it off.',
+    default: '10',
+    parse: int(0, 86_400),
+  },
+  ATTENDANCE_GRACE_MINUTES: {
+    doc: 'Attendance can be marked from 30 minutes before the start until this long after the end.',
+    default: '120',
+    parse: int(0, 10_080),
+  },
+  CHECKIN_RADIUS_METERS: {
+    doc: 'How close to the meeting point a participant must be to check in by themselves.',
+    default: '200',
+    parse: int(10, 10_000),
+  },
+  RATING_WINDOW_DAYS: {
+    doc: 'How long after an event its participants and host may rate each other.',
+    default: '14',
+    parse: int(1, 365),
+  },
+  EVENT_REMINDER_MINUTES: {
+    doc: 'How long before the start the "starting soon" notice goes out.',
+    default: '30',
+    parse: int(1, 10_080),
   },
   JOBS_IN_PROCESS: {
     doc: 'Run job workers and cron schedules inside the API process. Set false when a separate `moim worker` runs them.',
@@ -353,6 +406,16 @@ export interface Config {
   files: { dir: string };
   keys: { jwtPrivateKeyPem: string | undefined; dataEncryptionKeyHex: string | undefined };
   auth: { accessTokenTtlSeconds: number; refreshIdleDays: number; refreshAbsoluteDays: number };
+  events: {
+    minLeadMinutes: { default: number; byKind: Record<string, number> };
+    maxDaysAhead: number;
+    createPerDay: number;
+    createIntervalSeconds: number;
+    attendanceGraceMinutes: number;
+    checkInRadiusMeters: number;
+    ratingWindowDays: number;
+    reminderMinutes: number;
+  };
   sms:
     | { provider: 'log'; allowedCountries: string[]; hourlyBudget: number }
     | {
@@ -449,6 +512,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       accessTokenTtlSeconds: p.ACCESS_TOKEN_TTL_SECONDS,
       refreshIdleDays: p.REFRESH_IDLE_DAYS,
       refreshAbsoluteDays: p.REFRESH_ABSOLUTE_DAYS,
+    },
+    events: {
+      minLeadMinutes: p.EVENT_MIN_LEAD_MINUTES,
+      maxDaysAhead: p.EVENT_MAX_DAYS_AHEAD,
+      createPerDay: p.EVENT_CREATE_PER_DAY,
+      createIntervalSeconds: p.EVENT_CREATE_INTERVAL_SECONDS,
+      attendanceGraceMinutes: p.ATTENDANCE_GRACE_MINUTES,
+      checkInRadiusMeters: p.CHECKIN_RADIUS_METERS,
+      ratingWindowDays: p.RATING_WINDOW_DAYS,
+      reminderMinutes: p.EVENT_REMINDER_MINUTES,
     },
     sms:
       p.SMS_PROVIDER === 'sens'

@@ -3,6 +3,8 @@ import type { Infra } from '../infra/infra.js';
 import { createAccountsModule } from './accounts/accounts.module.js';
 import { authRoutes, meRoutes } from './accounts/accounts.routes.js';
 import { oauthRoutes } from './accounts/oauth.routes.js';
+import { createEventsModule } from './events/events.module.js';
+import { eventsRoutes } from './events/events.routes.js';
 import { devRoutes } from './operations/dev.routes.js';
 import { createOperationsModule } from './operations/operations.module.js';
 
@@ -14,15 +16,20 @@ import { createOperationsModule } from './operations/operations.module.js';
 export function createModules(infra: Infra) {
   const operations = createOperationsModule(infra);
   const accounts = createAccountsModule(infra);
+  // Until the groups module lands, no group exists: events are standalone.
+  const events = createEventsModule(infra, {
+    groups: { findGroup: async () => null, membership: async () => null },
+  });
 
   const routes: FastifyPluginAsync = async (app) => {
     await app.register(authRoutes, { accounts });
     await app.register(meRoutes, { accounts });
     await app.register(oauthRoutes, { accounts });
+    await app.register(eventsRoutes, { events });
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
   };
 
-  return { operations, accounts, routes };
+  return { operations, accounts, events, routes };
 }
 
 export type Modules = ReturnType<typeof createModules>;

@@ -16,6 +16,37 @@ export interface DomainEvents {
   'user.restored': { userId: string };
   /** Personal data erased; authored content stays, shown as from a deleted user. */
   'user.purged': { userId: string };
+
+  // events: who was affected is in the payload; consumers read the rest (titles, recipients) themselves.
+  'event.created': { eventId: string; groupId: string | null; hostId: string };
+  'event.updated': { eventId: string; fields: string[] };
+  'event.cancelled': {
+    eventId: string;
+    reason: 'host' | 'group_deleted' | 'host_deleted' | 'host_left_group';
+  };
+  'event.host_changed': { eventId: string; from: string; to: string };
+  'event.joined': { eventId: string; userId: string; status: 'going' | 'waitlisted' | 'pending' };
+  'event.left': { eventId: string; userId: string; reason: 'cancelled' | 'left_group' | 'account_deleted' };
+  'event.kicked': { eventId: string; userId: string };
+  'event.promoted': { eventId: string; userId: string };
+  'event.application_decided': {
+    eventId: string;
+    userId: string;
+    approved: boolean;
+    status: 'going' | 'waitlisted' | 'rejected';
+  };
+  'event.invited': { eventId: string; invitationId: string; inviteeId: string; inviterId: string };
+  'event.invitation_answered': {
+    eventId: string;
+    invitationId: string;
+    inviteeId: string;
+    accepted: boolean;
+  };
+  'event.locked': { eventId: string };
+  'event.starting_soon': { eventId: string; startsAt: string };
+  'event.ended': { eventId: string };
+  'event.attendance_marked': { eventId: string; userId: string; present: boolean; by: 'host' | 'self' };
+  'event.rated': { eventId: string; raterId: string; rateeId: string; verdict: 'good' | 'bad' };
 }
 
 export type DomainTopic = keyof DomainEvents;

@@ -46,6 +46,9 @@ export async function signUpWithEmail(
     method: 'POST',
     url: '/v1/auth/signup/email',
     payload: { email, password, nickname },
+    // Each person signs up from an address of their own, as real users do, so factories stay under the
+    // per-IP sign-up limit.
+    remoteAddress: `10.${randomInt(0, 256)}.${randomInt(0, 256)}.${randomInt(1, 255)}`,
   });
   if (res.statusCode !== 201) throw new Error(`signup failed: ${res.statusCode} ${res.body}`);
   const body = res.json() as Json;

@@ -4,3 +4,4 @@
  */
 export * from '../outbox/outbox.schema.js';
 export * from '../../modules/accounts/accounts.schema.js';
+export * from '../../modules/events/events.schema.js';

@@ -20,11 +20,11 @@ export interface TxContext {
 
 export type UnitOfWork = <T>(fn: (ctx: TxContext) => Promise<T>) => Promise<T>;
 
-export interface SubscriberContext {
-  /** A savepoint inside the relay's transaction: writes here commit together with marking the event delivered. */
-  tx: Tx;
-  afterCommit: (fn: () => void | Promise<void>) => void;
-}
+/**
+ * What a subscriber gets: a savepoint inside the relay's transaction (its writes, and the events it publishes in
+ * turn, commit together with marking the event delivered) and post-commit hooks.
+ */
+export type SubscriberContext = TxContext;
 
 type Handler<K extends DomainTopic> = (event: DomainEvent<K>, ctx: SubscriberContext) => Promise<void>;
 
@@ -172,7 +172,13 @@ export class Outbox {
         await tx.transaction(async (sp) => {
           for (const sub of this.subscriptions) {
             if (sub.topics !== '*' && !sub.topics.has(event.topic)) continue;
-            await sub.handler(event, { tx: sp, afterCommit: (h) => eventHooks.push(h) });
+            await sub.handler(event, {
+              tx: sp,
+              publish: async (topic, payload, actorId = null) => {
+                await sp.insert(outboxEvents).values({ topic, payload, actorId });
+              },
+              afterCommit: (h) => eventHooks.push(h),
+            });
           }
         });
         hooks.push(...eventHooks);

@@ -1,0 +1,205 @@
+import { sql } from 'drizzle-orm';
+import {
+  boolean,
+  check,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { users } from '../accounts/accounts.schema.js';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true });
+
+export const EVENT_KINDS = ['meetup', 'run', 'workout', 'family', 'other'] as const;
+export const EVENT_THEMES = ['mountain', 'city', 'riverside', 'beach', 'park', 'track'] as const;
+export const PARTICIPANT_STATUSES = [
+  'pending',
+  'going',
+  'waitlisted',
+  'cancelled',
+  'rejected',
+  'kicked',
+] as const;
+export type ParticipantStatus = (typeof PARTICIPANT_STATUSES)[number];
+
+/**
+ * Something that happens at a time and place, in a group or standalone with a host. The seat counters are kept
+ * in the same transaction as the participant rows they count, under a lock on this row, so they are exact.
+ */
+export const events = pgTable(
+  'events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    groupId: uuid('group_id'),
+    hostId: uuid('host_id')
+      .notNull()
+      .references(() => users.id),
+    kind: text('kind', { enum: EVENT_KINDS }).notNull().default('meetup'),
+    title: text('title').notNull(),
+    description: text('description'),
+    startsAt: ts('starts_at').notNull(),
+    endsAt: ts('ends_at').notNull(),
+    /** Applications close here; null means at the start. */
+    applyDeadline: ts('apply_deadline'),
+    placeName: text('place_name'),
+    lat: doublePrecision('lat'),
+    lng: doublePrecision('lng'),
+    region: text('region'),
+    /** GeoJSON LineString of the route, [lng, lat] pairs. */
+    course: jsonb('course'),
+    distanceM: integer('distance_m'),
+    paceSecPerKm: integer('pace_sec_per_km'),
+    theme: text('theme', { enum: EVENT_THEMES }),
+    tags: text('tags')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    bring: text('bring'),
+    parking: text('parking'),
+    link: text('link'),
+    color: text('color'),
+    /** Seats including the host's; null means no limit. */
+    capacity: integer('capacity'),
+    waitlistEnabled: boolean('waitlist_enabled').notNull().default(true),
+    requiresApproval: boolean('requires_approval').notNull().default(false),
+    visibility: text('visibility', { enum: ['public', 'private'] })
+      .notNull()
+      .default('public'),
+    status: text('status', { enum: ['scheduled', 'cancelled'] })
+      .notNull()
+      .default('scheduled'),
+    /** Set when the host confirms the roster last: no more edits, joins, leaves, kicks or invites. */
+    lockedAt: ts('locked_at'),
+    goingCount: integer('going_count').notNull().default(1),
+    waitlistCount: integer('waitlist_count').notNull().default(0),
+    pendingCount: integer('pending_count').notNull().default(0),
+    likeCount: integer('like_count').notNull().default(0),
+    bookmarkCount: integer('bookmark_count').notNull().default(0),
+    startingSoonNotifiedAt: ts('starting_soon_notified_at'),
+    endedNotifiedAt: ts('ended_notified_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    cancelledAt: ts('cancelled_at'),
+  },
+  (t) => [
+    index('events_starts_idx').on(t.startsAt),
+    index('events_group_idx').on(t.groupId, t.startsAt),
+    index('events_host_idx').on(t.hostId, t.startsAt),
+    index('events_created_idx').on(t.createdAt, t.id),
+    index('events_geo_idx')
+      .using('gist', sql`ll_to_earth(${t.lat}, ${t.lng})`)
+      .where(sql`${t.lat} is not null`),
+    index('events_title_trgm_idx').using('gin', sql`${t.title} gin_trgm_ops`),
+    index('events_tags_idx').using('gin', t.tags),
+    index('events_reminders_idx')
+      .on(t.startsAt)
+      .where(sql`${t.status} = 'scheduled' and ${t.startingSoonNotifiedAt} is null`),
+    check('events_time_check', sql`${t.endsAt} > ${t.startsAt}`),
+    check('events_point_check', sql`(${t.lat} is null) = (${t.lng} is null)`),
+    check('events_capacity_check', sql`${t.capacity} is null or ${t.capacity} >= 2`),
+    check(
+      'events_counts_check',
+      sql`${t.goingCount} >= 0 and ${t.waitlistCount} >= 0 and ${t.pendingCount} >= 0 and (${t.capacity} is null or ${t.goingCount} <= ${t.capacity})`,
+    ),
+  ],
+);
+
+/**
+ * Who takes part, one row per (event, person) whatever happened: the row moves between statuses, so history
+ * (and a kick) is kept. The host has a row too (role host, going).
+ */
+export const eventParticipants = pgTable(
+  'event_participants',
+  {
+    eventId: uuid('event_id')
+      .notNull()
+      .references(() => events.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    role: text('role', { enum: ['host', 'participant'] })
+      .notNull()
+      .default('participant'),
+    status: text('status', { enum: PARTICIPANT_STATUSES }).notNull(),
+    message: text('message'),
+    /** Queue position: the earliest waitlisted is promoted first. */
+    waitlistedAt: ts('waitlisted_at'),
+    confirmedAt: ts('confirmed_at'),
+    attendance: text('attendance', { enum: ['present', 'absent'] }),
+    attendanceBy: text('attendance_by', { enum: ['host', 'self'] }),
+    attendanceAt: ts('attendance_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.eventId, t.userId] }),
+    index('event_participants_user_idx').on(t.userId, t.status),
+    index('event_participants_queue_idx')
+      .on(t.eventId, t.waitlistedAt)
+      .where(sql`${t.status} = 'waitlisted'`),
+  ],
+);
+
+/** A host's invitation to one person; at most one pending per (event, invitee). */
+export const eventInvitations = pgTable(
+  'event_invitations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    eventId: uuid('event_id')
+      .notNull()
+      .references(() => events.id, { onDelete: 'cascade' }),
+    inviterId: uuid('inviter_id')
+      .notNull()
+      .references(() => users.id),
+    inviteeId: uuid('invitee_id')
+      .notNull()
+      .references(() => users.id),
+    status: text('status', { enum: ['pending', 'accepted', 'rejected', 'cancelled'] })
+      .notNull()
+      .default('pending'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    respondedAt: ts('responded_at'),
+  },
+  (t) => [
+    uniqueIndex('event_invitations_pending_key')
+      .on(t.eventId, t.inviteeId)
+      .where(sql`${t.status} = 'pending'`),
+    index('event_invitations_invitee_idx').on(t.inviteeId, t.status),
+  ],
+);
+
+/**
+ * After an event: attendees rate the host, the host rates attendees. One rating per (event, rater, ratee); the
+ * manner score and reason histogram are computed from these rows and attendance alone.
+ */
+export const eventRatings = pgTable(
+  'event_ratings',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    eventId: uuid('event_id')
+      .notNull()
+      .references(() => events.id, { onDelete: 'cascade' }),
+    raterId: uuid('rater_id')
+      .notNull()
+      .references(() => users.id),
+    rateeId: uuid('ratee_id')
+      .notNull()
+      .references(() => users.id),
+    /** The ratee's role at the event. */
+    rateeRole: text('ratee_role', { enum: ['host', 'attendee'] }).notNull(),
+    verdict: text('verdict', { enum: ['good', 'bad'] }).notNull(),
+    reason: text('reason').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('event_ratings_once_key').on(t.eventId, t.raterId, t.rateeId),
+    index('event_ratings_ratee_idx').on(t.rateeId),
+  ],
+);

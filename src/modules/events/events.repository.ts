@@ -165,8 +165,13 @@ export class EventsRepository {
   }
 
   /** Events due for their "starting soon" notice, claimed in the same statement so each is announced once. */
-  async claimStartingSoon(tx: Executor, before: Date, after: Date, limit: number): Promise<EventRow[]> {
-    return queryRows<EventRow>(
+  async claimStartingSoon(
+    tx: Executor,
+    before: Date,
+    after: Date,
+    limit: number,
+  ): Promise<{ id: string; startsAt: string }[]> {
+    return queryRows(
       tx,
       sql`update ${events} set starting_soon_notified_at = now()
           where id in (
@@ -174,12 +179,12 @@ export class EventsRepository {
             where status = 'scheduled' and starting_soon_notified_at is null
               and starts_at <= ${before} and starts_at > ${after}
             order by starts_at limit ${limit} for update skip locked)
-          returning id, title, starts_at as "startsAt", group_id as "groupId", host_id as "hostId"`,
+          returning id, starts_at as "startsAt"`,
     );
   }
 
-  async claimEnded(tx: Executor, now: Date, after: Date, limit: number): Promise<EventRow[]> {
-    return queryRows<EventRow>(
+  async claimEnded(tx: Executor, now: Date, after: Date, limit: number): Promise<{ id: string }[]> {
+    return queryRows(
       tx,
       sql`update ${events} set ended_notified_at = now()
           where id in (
@@ -187,7 +192,7 @@ export class EventsRepository {
             where status = 'scheduled' and ended_notified_at is null
               and ends_at <= ${now} and ends_at > ${after}
             order by ends_at limit ${limit} for update skip locked)
-          returning id, title, ends_at as "endsAt", group_id as "groupId", host_id as "hostId"`,
+          returning id`,
     );
   }
 
@@ -478,12 +483,16 @@ export class EventsRepository {
     userId: string,
     limit: number,
     now: Date,
-  ): Promise<
-    { id: string; title: string; startsAt: Date; kind: string; attendees: number; visibility: string }[]
-  > {
-    return queryRows(
+  ): Promise<{ id: string; title: string; startsAt: Date; kind: string; attendees: number }[]> {
+    const rows = await queryRows<{
+      id: string;
+      title: string;
+      startsAt: string;
+      kind: string;
+      attendees: number;
+    }>(
       db,
-      sql`select e.id, e.title, e.starts_at as "startsAt", e.kind, e.visibility,
+      sql`select e.id, e.title, e.starts_at as "startsAt", e.kind,
             (select count(*)::int from ${eventParticipants} p
               where p.event_id = e.id and p.role = 'participant' and p.attendance = 'present') as attendees
           from ${events} e
@@ -491,5 +500,7 @@ export class EventsRepository {
             and e.ends_at <= ${now}
           order by e.starts_at desc limit ${limit}`,
     );
+    // Raw queries return timestamps as text (drizzle maps them only for its own query builder).
+    return rows.map((r) => ({ ...r, startsAt: new Date(r.startsAt) }));
   }
 }

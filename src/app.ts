@@ -82,6 +82,15 @@ export async function buildApp(infra: Infra): Promise<App> {
     );
   });
 
+  // Every API route declares what it answers: responses are serialized through the schema (nothing unlisted
+  // leaks) and the OpenAPI document is complete. A route without one fails at startup, not in review.
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/v1/')) return;
+    const response = route.schema?.response as Record<string, unknown> | undefined;
+    if (!response || !Object.keys(response).some((status) => /^[23]/.test(status))) {
+      throw new Error(`${String(route.method)} ${route.url} has no 2xx or 3xx response schema`);
+    }
+  });
   registerErrorHandling(app);
   await registerSecurity(app, config);
   await registerOpenApi(app);

@@ -55,7 +55,8 @@ const url =
     if (protocols.length > 0 && !protocols.includes(u.protocol)) {
       throw new ParseError(`must use ${protocols.join(' or ')}, got "${u.protocol}"`);
     }
-    return raw;
+    // Base URLs are joined with paths that start with a slash.
+    return raw.replace(/\/+$/, '');
   };
 
 const list: Parser<string[]> = (raw) =>
@@ -479,6 +480,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (p.NODE_ENV === 'production' && (p.SMS_PROVIDER === 'log' || p.MAIL_PROVIDER === 'log')) {
     problems.push('SMS_PROVIDER and MAIL_PROVIDER must not be "log" in production');
   }
+  if (p.NODE_ENV === 'production') {
+    // Keys generated into one node's DATA_DIR would differ on the next node and on the worker: tokens signed by
+    // one would fail on another, and personal data encrypted by one could not be read by another.
+    for (const name of ['JWT_PRIVATE_KEY', 'DATA_ENCRYPTION_KEY'] as const) {
+      if (!p[name])
+        problems.push(`${name} is required in production (the same value on every node and worker)`);
+    }
+  }
   if (p.REFRESH_IDLE_DAYS > p.REFRESH_ABSOLUTE_DAYS) {
     problems.push('REFRESH_IDLE_DAYS must not exceed REFRESH_ABSOLUTE_DAYS');
   }
@@ -490,7 +499,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     http: {
       host: p.HOST,
       port: p.PORT,
-      publicUrl: p.PUBLIC_URL.replace(/\/+$/, ''),
+      publicUrl: p.PUBLIC_URL,
       corsOrigins: p.CORS_ORIGINS,
       trustProxy: p.TRUST_PROXY,
       bodyLimit: p.BODY_LIMIT_BYTES,
@@ -530,7 +539,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             allowedCountries: p.SMS_ALLOWED_COUNTRIES,
             hourlyBudget: p.SMS_HOURLY_BUDGET,
             sens: {
-              baseUrl: p.SENS_BASE_URL.replace(/\/+$/, ''),
+              baseUrl: p.SENS_BASE_URL,
               serviceId: p.SENS_SERVICE_ID!,
               accessKey: p.SENS_ACCESS_KEY!,
               secretKey: p.SENS_SECRET_KEY!,
@@ -550,8 +559,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
               clientId: p.KAKAO_CLIENT_ID,
               ...(p.KAKAO_CLIENT_SECRET ? { clientSecret: p.KAKAO_CLIENT_SECRET } : {}),
               ...(p.KAKAO_APP_ID ? { appId: p.KAKAO_APP_ID } : {}),
-              authBaseUrl: p.KAKAO_AUTH_BASE_URL.replace(/\/+$/, ''),
-              apiBaseUrl: p.KAKAO_API_BASE_URL.replace(/\/+$/, ''),
+              authBaseUrl: p.KAKAO_AUTH_BASE_URL,
+              apiBaseUrl: p.KAKAO_API_BASE_URL,
             },
           }
         : {}),
@@ -560,8 +569,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             naver: {
               clientId: p.NAVER_CLIENT_ID,
               clientSecret: p.NAVER_CLIENT_SECRET!,
-              authBaseUrl: p.NAVER_AUTH_BASE_URL.replace(/\/+$/, ''),
-              apiBaseUrl: p.NAVER_API_BASE_URL.replace(/\/+$/, ''),
+              authBaseUrl: p.NAVER_AUTH_BASE_URL,
+              apiBaseUrl: p.NAVER_API_BASE_URL,
             },
           }
         : {}),
@@ -571,21 +580,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
               clientId: p.GOOGLE_CLIENT_ID,
               clientSecret: p.GOOGLE_CLIENT_SECRET!,
               nativeClientIds: p.GOOGLE_NATIVE_CLIENT_IDS,
-              issuer: p.GOOGLE_ISSUER.replace(/\/+$/, ''),
+              issuer: p.GOOGLE_ISSUER,
             },
           }
         : {}),
     },
   };
-  return Object.freeze(config);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function isLocalUrl(raw: string): boolean {
   const host = new URL(raw).hostname;
   return host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
 }
-
-/** Names of variables whose values must never be printed. */
-export const SECRET_VARS = Object.entries(ENV as Record<string, VarSpec<unknown>>)
-  .filter(([, spec]) => spec.secret)
-  .map(([name]) => name);

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase } from './infra/db/database.js';
 import { DataDirLockedError } from './infra/db/pglite-lock.js';
 import { createLogger } from './infra/logger.js';
-import { createInfra } from './infra/infra.js';
+import { createInfra, databaseOptions } from './infra/infra.js';
 import { createModules } from './modules/index.js';
 import { seed } from './seed.js';
 import { exitOnSignals, startServer } from './server.js';
@@ -23,11 +22,7 @@ Configuration comes from environment variables; see .env.example.`;
 
 async function migrateCommand(config: Config): Promise<void> {
   const logger = createLogger(config);
-  const database = await openDatabase({
-    url: config.db.url,
-    poolMax: 2,
-    pgliteDir: path.join(config.dataDir, 'pglite'),
-  });
+  const database = await openDatabase(databaseOptions(config, 2));
   try {
     await database.migrate();
     logger.info({ database: database.kind }, 'migrations applied');

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { AppError, isAppError, toErrorBody, type ErrorCode, type ErrorDetail } from '../shared/errors.js';
 
@@ -14,7 +14,6 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_INVALID_URL: 'BAD_REQUEST',
   FST_ERR_BAD_URL: 'BAD_REQUEST',
   FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
-  FST_ERR_REP_INVALID_PAYLOAD_TYPE: 'INTERNAL',
 };
 
 const MESSAGES: Partial<Record<ErrorCode, string>> = {
@@ -32,25 +31,25 @@ function validationDetails(err: FastifyError): ErrorDetail[] {
   });
 }
 
-/** Turns any thrown value into an AppError; unknown errors become INTERNAL and are logged with their stack. */
-export function normalizeError(err: unknown, request: FastifyRequest): AppError {
+/** Turns any thrown value into an AppError; unknown errors become INTERNAL (the caller logs them). */
+export function normalizeError(err: unknown): AppError {
   if (isAppError(err)) return err;
   const fe = err as FastifyError & { type?: string };
   if (fe.validation) {
     return new AppError('VALIDATION_FAILED', 'The request is not valid.', { details: validationDetails(fe) });
   }
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
-  if (mapped && mapped !== 'INTERNAL') return new AppError(mapped, MESSAGES[mapped]);
-  // JSON.parse failures from the content-type parser carry statusCode 400 and a SyntaxError.
-  if (err instanceof SyntaxError && fe.statusCode === 400)
-    return new AppError('MALFORMED_JSON', MESSAGES.MALFORMED_JSON);
-  if (fe.statusCode === 400 && fe.message?.includes('prototype')) {
-    return new AppError('BAD_REQUEST', 'The request body contains a forbidden property name.');
+  if (mapped) return new AppError(mapped, MESSAGES[mapped]);
+  // The JSON parser (secure-json-parse) throws SyntaxErrors with status 400, without a code: for bad JSON, and
+  // for `__proto__`/`constructor.prototype` keys, which only its message tells apart.
+  if (err instanceof SyntaxError && fe.statusCode === 400) {
+    return fe.message.includes('prototype')
+      ? new AppError('BAD_REQUEST', 'The request body contains a forbidden property name.')
+      : new AppError('MALFORMED_JSON', MESSAGES.MALFORMED_JSON);
   }
   if (fe.statusCode === 413) return new AppError('PAYLOAD_TOO_LARGE', MESSAGES.PAYLOAD_TOO_LARGE);
   if (fe.statusCode === 415) return new AppError('UNSUPPORTED_MEDIA_TYPE', MESSAGES.UNSUPPORTED_MEDIA_TYPE);
   if (fe.statusCode === 400) return new AppError('BAD_REQUEST', 'The request is malformed.');
-  request.log.error({ err }, 'unhandled error');
   return new AppError('INTERNAL');
 }
 
@@ -79,7 +78,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const appError = normalizeError(err, request);
+    const appError = normalizeError(err);
     if (appError.status >= 500) {
       request.log.error({ err, code: appError.code }, 'request failed');
     } else if (appError.code === 'RATE_LIMITED' || appError.status === 401 || appError.status === 403) {

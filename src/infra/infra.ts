@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import { Gateway } from '../realtime/gateway.js';
 import { systemClock, type Clock } from './clock.js';
-import { openDatabase, type Database } from './db/database.js';
+import { openDatabase, type Database, type OpenDatabaseOptions } from './db/database.js';
 import { LocalFileStore, type FileStore } from './files/file-store.js';
 import { JobQueue } from './jobs/job-queue.js';
 import { loadKeys, type Keys } from './keys.js';
@@ -64,17 +64,16 @@ export interface InfraOverrides {
   outboxPollMs?: number;
 }
 
+/** Where this deployment's database is: PostgreSQL when configured, else PGlite in the data directory. */
+export function databaseOptions(config: Config, poolMax = config.db.poolMax): OpenDatabaseOptions {
+  return { url: config.db.url, poolMax, pgliteDir: path.join(config.dataDir, 'pglite') };
+}
+
 export async function createInfra(config: Config, overrides: InfraOverrides = {}): Promise<Infra> {
   const logger = overrides.logger ?? createLogger(config);
   const clock = overrides.clock ?? systemClock;
   const keys = loadKeys(config);
-  const database =
-    overrides.database ??
-    (await openDatabase({
-      url: config.db.url,
-      poolMax: config.db.poolMax,
-      pgliteDir: path.join(config.dataDir, 'pglite'),
-    }));
+  const database = overrides.database ?? (await openDatabase(databaseOptions(config)));
   let redis: Redis | undefined;
   try {
     if (!overrides.database) await database.migrate();

@@ -1,4 +1,11 @@
-import { pino, stdTimeFunctions, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import {
+  pino,
+  stdSerializers,
+  stdTimeFunctions,
+  type DestinationStream,
+  type Logger,
+  type LoggerOptions,
+} from 'pino';
 import type { Config } from '../config.js';
 
 /**
@@ -59,6 +66,25 @@ export function maskUrl(url: string): string {
   return url.replace(SECRET_QUERY_PARAMS, '$1[REDACTED]');
 }
 
+/**
+ * Errors as pino serializes them, minus query parameters: a failed drizzle query carries its bound values (emails,
+ * hashes, tokens) in `params` and at the end of its message.
+ */
+export function serializeError(err: Error): Record<string, unknown> {
+  const out = stdSerializers.err(err) as unknown as Record<string, unknown>;
+  const scrub = (o: Record<string, unknown>) => {
+    if ('params' in o) o.params = CENSOR;
+    if (typeof o.message === 'string')
+      o.message = o.message.replace(/\nparams: [\s\S]*$/, `\nparams: ${CENSOR}`);
+    if (typeof o.stack === 'string') o.stack = o.stack.replace(/\nparams: [^\n]*/, `\nparams: ${CENSOR}`);
+    // PostgreSQL's detail names the offending values: "Key (email)=(kim@example.com) already exists."
+    if (typeof o.detail === 'string') o.detail = o.detail.replace(/=\(.*?\)( |$)/g, `=(${CENSOR})$1`);
+    if (o.cause && typeof o.cause === 'object') scrub(o.cause as Record<string, unknown>);
+  };
+  scrub(out);
+  return out;
+}
+
 export function loggerOptions(config: Pick<Config, 'log'>): LoggerOptions {
   return {
     level: config.log.level,
@@ -68,6 +94,7 @@ export function loggerOptions(config: Pick<Config, 'log'>): LoggerOptions {
       log: (obj) => censorSecrets(obj) as Record<string, unknown>,
     },
     serializers: {
+      err: serializeError,
       req: (req: { method: string; url: string; ip?: string; id?: string }) => ({
         method: req.method,
         url: maskUrl(req.url),

@@ -4,7 +4,7 @@
  * Payloads carry ids and the few fields consumers need, never secrets.
  */
 export interface DomainEvents {
-  /** Emitted by the operations module when an operator asks the relay to prove it is alive. */
+  /** Published by nothing in production: a topic tests (and operators, by hand) use to probe the relay. */
   'system.probe': { note: string };
 
   // accounts

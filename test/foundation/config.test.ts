@@ -46,6 +46,27 @@ describe('configuration', () => {
     );
   });
 
+  it('refuses to generate keys per node in production: every node and worker must share them', () => {
+    const base = { NODE_ENV: 'production', PUBLIC_URL: 'https://moim.example.com', SMS_PROVIDER: 'sens' };
+    let error: unknown;
+    try {
+      loadConfig(base);
+    } catch (err) {
+      error = err;
+    }
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/JWT_PRIVATE_KEY is required in production/);
+    expect(problems).toMatch(/DATA_ENCRYPTION_KEY is required in production/);
+  });
+
+  it('parses per-kind lead times for events', () => {
+    expect(loadConfig({ EVENT_MIN_LEAD_MINUTES: '30,run=360' }).events.minLeadMinutes).toEqual({
+      default: 30,
+      byKind: { run: 360 },
+    });
+    expect(() => loadConfig({ EVENT_MIN_LEAD_MINUTES: 'run=soon' })).toThrow(/EVENT_MIN_LEAD_MINUTES/);
+  });
+
   it('.env.example and the README document every variable', () => {
     const example = fs.readFileSync(path.join(ROOT, '.env.example'), 'utf8');
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');

@@ -112,6 +112,24 @@ describe('HTTP contract', () => {
     expect(logged).toBeDefined();
   });
 
+  it('logs each unexpected error once, with its stack', async () => {
+    await fetch(`${t.url}/probe/boom`, { headers: { 'x-request-id': 'req-boom-2' } });
+    const errors = t.logs.entries().filter((e) => e.requestId === 'req-boom-2' && e.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect((errors[0]!.err as { stack?: string }).stack).toContain('secret.ts');
+  });
+
+  it('refuses, at startup, an API route that does not declare its response', async () => {
+    const other = await buildTestApp({ sameDeploymentAs: t });
+    try {
+      expect(() => other.app.get('/v1/undeclared', async () => ({ leaked: true }))).toThrow(
+        /no 2xx or 3xx response schema/,
+      );
+    } finally {
+      await other.close();
+    }
+  });
+
   it('domain errors use the status from the error table and keep their details', async () => {
     const res = await fetch(`${t.url}/probe/conflict`);
     expect(res.status).toBe(409);

@@ -23,9 +23,9 @@ describe('server process lifecycle (embedded)', () => {
   const env = (port: number) => ({ PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
 
   /** One request on its own connection; anything but a complete response is reported with its error code. */
-  function request(port: number): Promise<string> {
+  function request(port: number, path = '/health/ready'): Promise<string> {
     return new Promise((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/health/ready', agent: false }, (res) => {
+      const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
         res.resume();
         res.on('end', () =>
           resolve(res.statusCode === 200 || res.statusCode === 503 ? 'ok' : `status ${res.statusCode}`),
@@ -33,6 +33,30 @@ describe('server process lifecycle (embedded)', () => {
         res.on('error', () => resolve('response error'));
       });
       req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    });
+  }
+
+  /** Sends the headers and half of a JSON body now; the returned function sends the rest and reads the response. */
+  function startUpload(port: number): Promise<() => Promise<string>> {
+    const body = JSON.stringify({ email: 'nobody@example.com', password: 'not-the-password' });
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.write(
+          `POST /v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
+        );
+        let data = '';
+        socket.on('data', (d) => (data += d.toString()));
+        resolve(
+          () =>
+            new Promise((done) => {
+              socket.on('end', () => done(data));
+              socket.on('error', () => done(data || 'reset'));
+              socket.write(body.slice(10));
+            }),
+        );
+      });
+      socket.on('error', reject);
     });
   }
 
@@ -68,27 +92,46 @@ describe('server process lifecycle (embedded)', () => {
     expect(secondExit.code).toBe(1);
     expect(second.output()).toContain(`is already in use by process ${server.pid}`);
 
-    // Load: 16 clients in a loop, plus 4 requests whose headers are half sent when SIGTERM arrives.
+    // Load as a load balancer sends it: 16 clients in a loop, routed until the balancer's health check (every
+    // 100 ms) sees readiness fail; plus 4 requests whose headers are half sent and an upload whose body is half
+    // sent when SIGTERM arrives.
     const outcomes: string[] = [];
-    let stop = false;
+    let routed = true;
+    const healthCheck = (async () => {
+      while (routed) {
+        const res = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null);
+        if (!res?.ok) routed = false;
+        await res?.body?.cancel();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
     const loops = Array.from({ length: 16 }, async () => {
-      while (!stop) outcomes.push(await request(port));
+      while (routed) outcomes.push(await request(port, '/health/live'));
     });
     const slow = await Promise.all(Array.from({ length: 4 }, () => startSlowRequest(port)));
+    const upload = await startUpload(port);
     await new Promise((r) => setTimeout(r, 1_000));
     const served = outcomes.length;
+    const killedAt = Date.now();
     server.kill('SIGTERM');
-    stop = true;
     await new Promise((r) => setTimeout(r, 300));
-    const slowResponses = await Promise.all(slow.map((finish) => finish()));
-    await Promise.all(loops);
-    const exit = await waitForExit(server, 15_000);
+    const [slowResponses, uploadResponse] = await Promise.all([
+      Promise.all(slow.map((finish) => finish())),
+      upload(),
+    ]);
+    await Promise.all([...loops, healthCheck]);
+    await waitForExit(server, 15_000);
+    const exitMs = Date.now() - killedAt;
 
-    expect(exit.code).toBe(0);
-    expect(exit.ms).toBeLessThan(10_000);
+    expect(server.exitCode).toBe(0);
+    expect(exitMs).toBeLessThan(10_000);
     expect(served).toBeGreaterThan(10);
+    // Requests kept being answered during the drain (readiness says 503 so balancers move away).
+    expect(outcomes.length).toBeGreaterThan(served);
     expect(outcomes.filter((o) => o !== 'ok')).toEqual([]);
     for (const raw of slowResponses) expect(raw).toMatch(/^HTTP\/1\.1 (200|503) [\s\S]*"status":"(ok|fail)"/);
+    // The upload in flight finished and got its real answer.
+    expect(uploadResponse).toMatch(/^HTTP\/1\.1 401 [\s\S]*"code":"INVALID_CREDENTIALS"/);
     expect(server.output()).not.toMatch(/"level":"(error|fatal)"/);
 
     // Data written while the server is down is there after the next start, and the relay delivers it.

@@ -4,7 +4,7 @@ import { buildTestApp, type TestApp } from '../helpers/app.js';
 describe('operations endpoints', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await buildTestApp();
+    t = await buildTestApp({ defaultMetrics: true });
   });
   afterAll(() => t.close());
 
@@ -24,7 +24,7 @@ describe('operations endpoints', () => {
     expect(body.checks.redis.status).toBe(process.env.REDIS_URL ? 'ok' : 'disabled');
   });
 
-  it('GET /metrics exposes request durations by route and status, sockets and the DB pool', async () => {
+  it('GET /metrics exposes request durations by route and status, event-loop lag, sockets and the DB pool', async () => {
     await t.app.inject({ method: 'GET', url: '/health/live' });
     const res = await t.app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
@@ -34,6 +34,8 @@ describe('operations endpoints', () => {
     );
     expect(res.body).toContain('socketio_connected_sockets');
     expect(res.body).toMatch(/db_pool_connections\{state="total"\}/);
+    expect(res.body).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+    expect(res.body).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
   });
 
   it('serves the OpenAPI document and the interactive reference', async () => {

@@ -48,6 +48,8 @@ export interface TestAppOptions {
   listen?: boolean;
   /** Join another test app's database and Redis namespace, as a second node of the same deployment. */
   sameDeploymentAs?: TestApp;
+  /** Collect Node's default metrics (event-loop lag, heap, GC); off by default, as many apps share a process. */
+  defaultMetrics?: boolean;
   /** Extra routes for probing cross-cutting behaviour, added before the app starts. */
   extraRoutes?: (app: App) => void;
 }
@@ -103,7 +105,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const infra = await createInfra(config, {
     logger,
     database,
-    defaultMetrics: false,
+    defaultMetrics: opts.defaultMetrics ?? false,
     outboxPollMs: 100,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });

@@ -52,7 +52,7 @@ export async function waitForReady(url: string, timeoutMs = 60_000): Promise<voi
   }
 }
 
-/** A free loopback port below the ephemeral range, found by asking the OS for one and reusing it. */
+/** A free loopback port: the OS picks one (port 0), which is then handed to a child process. */
 export async function freePort(): Promise<number> {
   const net = await import('node:net');
   return new Promise((resolve, reject) => {

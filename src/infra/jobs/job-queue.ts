@@ -61,7 +61,6 @@ export class JobQueue {
   private readonly crons: CronDefinition[] = [];
   private readonly checkers = new Map<string, ReturnType<typeof Compile>>();
   private started = false;
-  private working = false;
 
   constructor(
     private readonly database: Database,
@@ -88,10 +87,6 @@ export class JobQueue {
   schedule(cron: CronDefinition): void {
     this.define(cron.job);
     this.crons.push(cron);
-  }
-
-  get isWorking(): boolean {
-    return this.working;
   }
 
   /**
@@ -123,7 +118,6 @@ export class JobQueue {
       });
     }
     if (!work) return;
-    this.working = true;
     for (const { def } of this.handlers.values()) {
       await boss.work(
         def.name,
@@ -155,8 +149,8 @@ export class JobQueue {
   }
 
   /**
-   * Runs every job that is due now, in this process, until none is left. Used by `moim jobs run-due` and by
-   * tests, which must not wait for polling.
+   * Runs every job that is due now, in this process, until none is left. Tests use it so they need not wait
+   * for polling.
    */
   async runDue(names?: string[]): Promise<number> {
     let ran = 0;
@@ -174,7 +168,6 @@ export class JobQueue {
   async stop(timeoutMs: number): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    this.working = false;
     await this.boss?.stop({ graceful: true, wait: true, close: true, timeout: timeoutMs });
     this.boss = undefined;
   }

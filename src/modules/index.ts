@@ -3,6 +3,8 @@ import type { Infra } from '../infra/infra.js';
 import { createAccountsModule } from './accounts/accounts.module.js';
 import { authRoutes, meRoutes } from './accounts/accounts.routes.js';
 import { oauthRoutes } from './accounts/oauth.routes.js';
+import { createChatModule } from './chat/chat.module.js';
+import { chatRoutes } from './chat/chat.routes.js';
 import { createEventsModule } from './events/events.module.js';
 import { eventsRoutes } from './events/events.routes.js';
 import { devRoutes } from './operations/dev.routes.js';
@@ -20,16 +22,18 @@ export function createModules(infra: Infra) {
   const events = createEventsModule(infra, {
     groups: { findGroup: async () => null, membership: async () => null },
   });
+  const chat = createChatModule(infra);
 
   const routes: FastifyPluginAsync = async (app) => {
     await app.register(authRoutes, { accounts });
     await app.register(meRoutes, { accounts });
     await app.register(oauthRoutes, { accounts });
     await app.register(eventsRoutes, { events });
+    await app.register(chatRoutes, { chat });
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
   };
 
-  return { operations, accounts, events, routes };
+  return { operations, accounts, events, chat, routes };
 }
 
 export type Modules = ReturnType<typeof createModules>;

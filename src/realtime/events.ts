@@ -1,3 +1,5 @@
+import type { MessageView } from '../modules/chat/chat.dto.js';
+import type { SyncResult } from '../modules/chat/chat.service.js';
 import type { ErrorBody } from '../shared/errors.js';
 
 /**
@@ -16,6 +18,26 @@ export interface ClientToServerEvents {
   ) => void;
   /** Hands the socket a fresh access token before the current one expires (same user and session). */
   'auth:renew': (payload: { token: string }, ack: Ack<{ expiresAt: string }>) => void;
+
+  /** Sends a text message; acknowledged once it is stored. A retry with the same clientId returns the same message. */
+  'chat:send': (
+    payload: { conversationId: string; clientId: string; body: string },
+    ack: Ack<{ message: MessageView; duplicate: boolean }>,
+  ) => void;
+  /** Everything after `afterSeq`, and edits/deletions after change `sinceChange`: call after any reconnect. */
+  'chat:sync': (
+    payload: { conversationId: string; afterSeq: number; sinceChange?: number },
+    ack: Ack<SyncResult>,
+  ) => void;
+  /** Older messages, before `beforeSeq`. */
+  'chat:history': (
+    payload: { conversationId: string; beforeSeq?: number; limit?: number },
+    ack: Ack<{ messages: MessageView[]; hasMore: boolean }>,
+  ) => void;
+  /** Moves my read position forward. */
+  'chat:read': (payload: { conversationId: string; seq: number }, ack: Ack<{ lastReadSeq: number }>) => void;
+  /** "I am typing": relayed to the other members, at most once every 2 seconds per conversation. */
+  'chat:typing': (payload: { conversationId: string }, ack: Ack<Record<string, never>>) => void;
 }
 
 export interface ServerToClientEvents {
@@ -23,6 +45,20 @@ export interface ServerToClientEvents {
   'system:shutdown': (payload: { reconnectInMs: number }) => void;
   /** The access token expired without renewal, or the session ended; the socket is being closed. */
   'auth:expired': (payload: { reason: 'token_expired' | 'session_ended' }) => void;
+
+  /** A new message in one of my conversations (mine included). */
+  'chat:message': (payload: MessageView) => void;
+  /** A message was edited or deleted (a tombstone: body null, deleted true). */
+  'chat:message_updated': (payload: MessageView) => void;
+  /** Someone moved their read position. */
+  'chat:read': (payload: { conversationId: string; userId: string; seq: number }) => void;
+  'chat:typing': (payload: { conversationId: string; userId: string }) => void;
+  'chat:notice': (payload: {
+    conversationId: string;
+    text: string | null;
+    by: string | null;
+    at: string | null;
+  }) => void;
 }
 
 /** Events between server nodes through the adapter (none yet). */

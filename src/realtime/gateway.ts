@@ -8,6 +8,7 @@ import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
 import { MemoryRateLimiter, type RateLimitRule } from '../infra/rate-limit/rate-limiter.js';
 import type { Redis } from '../infra/redis.js';
+import type { Actor } from '../shared/context.js';
 import { AppError, isAppError, toErrorBody, type ErrorBody } from '../shared/errors.js';
 import type {
   AckResponse,
@@ -42,6 +43,13 @@ interface Registration {
   handler: (ctx: SocketContext, payload: unknown) => Promise<unknown>;
   rateLimit: RateLimitRule;
   requiresAuth: boolean;
+}
+
+/** The authenticated caller of a socket event (events registered with `requiresAuth`, the default). */
+export function socketActor(ctx: SocketContext): Actor {
+  const { userId, sessionId } = ctx.socket.data;
+  if (!userId || !sessionId) throw new AppError('UNAUTHENTICATED');
+  return { userId, sessionId, role: 'user' };
 }
 
 export type HandshakeAuthenticator = (socket: MoimSocket) => Promise<void>;

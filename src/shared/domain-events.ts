@@ -47,6 +47,9 @@ export interface DomainEvents {
   'event.ended': { eventId: string };
   'event.attendance_marked': { eventId: string; userId: string; present: boolean; by: 'host' | 'self' };
   'event.rated': { eventId: string; raterId: string; rateeId: string; verdict: 'good' | 'bad' };
+
+  // chat: one per message, for notifying members who are offline.
+  'chat.message_sent': { conversationId: string; messageId: string; seq: number; senderId: string };
 }
 
 export type DomainTopic = keyof DomainEvents;

@@ -70,6 +70,10 @@ export const ERROR_STATUS = {
   ALREADY_RATED: 409,
   RATING_CLOSED: 409,
   NOT_A_MEMBER: 403,
+
+  // chat
+  CONVERSATION_ARCHIVED: 409,
+  MESSAGE_DELETED: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -5,3 +5,4 @@
 export * from '../outbox/outbox.schema.js';
 export * from '../../modules/accounts/accounts.schema.js';
 export * from '../../modules/events/events.schema.js';
+export * from '../../modules/chat/chat.schema.js';

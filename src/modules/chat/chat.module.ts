@@ -1,0 +1,49 @@
+import type { Infra } from '../../infra/infra.js';
+import { ChatRepository } from './chat.repository.js';
+import { ChatService } from './chat.service.js';
+import { registerChatSockets } from './chat.sockets.js';
+import { ChatMembership } from './membership.service.js';
+
+/**
+ * Chat: the services, the socket events, and the outbox subscribers that open a conversation for every event
+ * (and group) and keep its members in step with the people going (and the group's members).
+ */
+export function createChatModule(infra: Infra) {
+  const { database, outbox, realtime, clock } = infra;
+  const repo = new ChatRepository();
+  const db = database.db;
+  const chat = new ChatService({ repo, db, clock, unitOfWork: outbox.unitOfWork, realtime });
+  const membership = new ChatMembership({ repo, db, unitOfWork: outbox.unitOfWork, realtime, chat });
+  registerChatSockets(infra.gateway, chat);
+
+  outbox.subscribe('chat.event-conversations', ['event.created'], async (e, ctx) => {
+    await membership.open(ctx, { eventId: e.payload.eventId }, e.payload.hostId);
+  });
+  outbox.subscribe(
+    'chat.event-members',
+    ['event.joined', 'event.promoted', 'event.application_decided'],
+    async (e, ctx) => {
+      const going = e.topic === 'event.promoted' || ('status' in e.payload && e.payload.status === 'going');
+      if (going) await membership.add(ctx, { eventId: e.payload.eventId }, e.payload.userId, 'member');
+    },
+  );
+  outbox.subscribe('chat.event-departures', ['event.left', 'event.kicked'], async (e, ctx) => {
+    await membership.remove(
+      ctx,
+      { eventId: e.payload.eventId },
+      e.payload.userId,
+      e.topic === 'event.kicked' ? 'removed' : 'left',
+    );
+  });
+  outbox.subscribe('chat.event-host', ['event.host_changed'], async (e, ctx) => {
+    await membership.setRole(ctx, { eventId: e.payload.eventId }, e.payload.from, 'member');
+    await membership.add(ctx, { eventId: e.payload.eventId }, e.payload.to, 'admin', { announce: false });
+  });
+  outbox.subscribe('chat.event-closed', ['event.cancelled'], async (e, ctx) => {
+    await membership.archive(ctx, { eventId: e.payload.eventId });
+  });
+
+  return { repo, chat, membership };
+}
+
+export type ChatModule = ReturnType<typeof createChatModule>;

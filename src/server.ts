@@ -21,6 +21,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await infra.jobs.start({ work: config.jobs.inProcess });
     infra.outbox.start();
     await app.listen({ host: config.http.host, port: config.http.port });
+    app.modules.presence.start();
   } catch (err) {
     await infra.close();
     throw err;
@@ -39,6 +40,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       infra.logger.info({ reason, drainMs: config.http.shutdownDrainMs }, 'shutting down');
       infra.lifecycle.draining = true;
       await new Promise((r) => setTimeout(r, config.http.shutdownDrainMs));
+      app.modules.presence.stop();
       const stopGrace = holdIdleConnections(app.server, SHUTDOWN_GRACE_MS);
       await app.close();
       stopGrace();

@@ -9,6 +9,7 @@ import { loadKeys, type Keys } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Outbox } from './outbox/outbox.js';
+import { MemoryPresenceStore, RedisPresenceStore, type PresenceStore } from './presence/presence-store.js';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './rate-limit/rate-limiter.js';
 import { createRealtimePublisher, type RealtimePublisher } from './realtime/publisher.js';
 import { connectRedis, type Redis } from './redis.js';
@@ -32,6 +33,8 @@ export interface Infra {
   database: Database;
   redis: Redis | undefined;
   limiter: RateLimiter;
+  /** Who is connected, across nodes (Redis) or in this process. */
+  presence: PresenceStore;
   jobs: JobQueue;
   outbox: Outbox;
   files: FileStore;
@@ -110,6 +113,7 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     database,
     redis,
     limiter,
+    presence: redis ? new RedisPresenceStore(redis, config.redis.prefix, clock) : new MemoryPresenceStore(),
     jobs,
     outbox,
     files: new LocalFileStore(config.files.dir),

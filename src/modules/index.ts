@@ -8,6 +8,8 @@ import { chatRoutes } from './chat/chat.routes.js';
 import { createEventsModule } from './events/events.module.js';
 import { eventsRoutes } from './events/events.routes.js';
 import { devRoutes } from './operations/dev.routes.js';
+import { createPresenceModule } from './presence/presence.module.js';
+import { presenceRoutes } from './presence/presence.routes.js';
 import { createOperationsModule } from './operations/operations.module.js';
 
 /**
@@ -23,6 +25,7 @@ export function createModules(infra: Infra) {
     groups: { findGroup: async () => null, membership: async () => null },
   });
   const chat = createChatModule(infra);
+  const presence = createPresenceModule(infra, { chat });
 
   const routes: FastifyPluginAsync = async (app) => {
     await app.register(authRoutes, { accounts });
@@ -30,10 +33,11 @@ export function createModules(infra: Infra) {
     await app.register(oauthRoutes, { accounts });
     await app.register(eventsRoutes, { events });
     await app.register(chatRoutes, { chat });
+    await app.register(presenceRoutes, { presence, chat });
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
   };
 
-  return { operations, accounts, events, chat, routes };
+  return { operations, accounts, events, chat, presence, routes };
 }
 
 export type Modules = ReturnType<typeof createModules>;

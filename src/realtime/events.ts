@@ -1,5 +1,6 @@
 import type { MessageView } from '../modules/chat/chat.dto.js';
 import type { SyncResult } from '../modules/chat/chat.service.js';
+import type { PresenceView } from '../modules/presence/presence.service.js';
 import type { ErrorBody } from '../shared/errors.js';
 
 /**
@@ -38,6 +39,9 @@ export interface ClientToServerEvents {
   'chat:read': (payload: { conversationId: string; seq: number }, ack: Ack<{ lastReadSeq: number }>) => void;
   /** "I am typing": relayed to the other members, at most once every 2 seconds per conversation. */
   'chat:typing': (payload: { conversationId: string }, ack: Ack<Record<string, never>>) => void;
+
+  /** Presence of people I share a group or event with (others are left out of the answer). */
+  'presence:query': (payload: { userIds: string[] }, ack: Ack<{ presence: PresenceView[] }>) => void;
 }
 
 export interface ServerToClientEvents {
@@ -59,6 +63,9 @@ export interface ServerToClientEvents {
     by: string | null;
     at: string | null;
   }) => void;
+
+  /** Someone I share a group or event with came online or went offline. */
+  'presence:changed': (payload: PresenceView) => void;
 }
 
 /** Events between server nodes through the adapter (none yet). */

@@ -70,6 +70,7 @@ export class Gateway {
   private readonly limiter: MemoryRateLimiter;
   private io: MoimServer | undefined;
   private redisClients: Redis[] = [];
+  private closing = false;
 
   constructor(
     private readonly deps: { logger: Logger; metrics: Metrics; clock: Clock; corsOrigins: string[] },
@@ -170,6 +171,9 @@ export class Gateway {
     }
     socket.on('disconnect', () => {
       this.deps.metrics.socketsConnected.dec();
+      // A node going away does not mean its people went away: they reconnect to another node, and what this node
+      // recorded about them (presence) expires by itself.
+      if (this.closing) return;
       for (const hook of this.disconnectHooks) {
         Promise.resolve(hook(socket)).catch((err: unknown) =>
           log.error({ err }, 'socket disconnect hook failed'),
@@ -241,6 +245,7 @@ export class Gateway {
   async close(): Promise<void> {
     const io = this.io;
     if (!io) return;
+    this.closing = true;
     this.io = undefined;
     io.local.emit('system:shutdown', { reconnectInMs: 1_000 });
     io.local.disconnectSockets(true);

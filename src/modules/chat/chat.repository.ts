@@ -218,6 +218,42 @@ export class ChatRepository {
     return rows.map((r) => r.id);
   }
 
+  /**
+   * Those of `userIds` who share a group or an event with the viewer: both active members of one of its (not
+   * archived) group or event conversations. The viewer counts as sharing with themselves.
+   */
+  async sharingCommunity(db: Executor, viewerId: string, userIds: string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const rows = await queryRows<{ user_id: string }>(
+      db,
+      sql`select distinct b.user_id from ${conversationMembers} a
+          join ${conversationMembers} b on b.conversation_id = a.conversation_id
+          join ${conversations} c on c.id = a.conversation_id
+          where a.user_id = ${viewerId} and a.left_at is null and b.left_at is null
+            and c.kind <> 'direct' and c.archived_at is null and b.user_id in ${userIds}`,
+    );
+    const out = new Set(rows.map((r) => r.user_id));
+    if (userIds.includes(viewerId)) out.add(viewerId);
+    return out;
+  }
+
+  /** The group and event conversations a person is in: the rooms that may hear about them. */
+  async communityConversationIds(db: Executor, userId: string): Promise<string[]> {
+    const rows = await db
+      .select({ id: conversations.id })
+      .from(conversationMembers)
+      .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
+      .where(
+        and(
+          eq(conversationMembers.userId, userId),
+          isNull(conversationMembers.leftAt),
+          sql`${conversations.kind} <> 'direct'`,
+          isNull(conversations.archivedAt),
+        ),
+      );
+    return rows.map((r) => r.id);
+  }
+
   async listMembers(
     db: Executor,
     conversationId: string,

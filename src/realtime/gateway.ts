@@ -248,7 +248,9 @@ export class Gateway {
     this.closing = true;
     this.io = undefined;
     io.local.emit('system:shutdown', { reconnectInMs: 1_000 });
-    io.local.disconnectSockets(true);
+    // Closing the transport (not disconnecting the socket) is what makes clients reconnect by themselves: to a
+    // client, a server-side disconnect means "do not come back".
+    for (const socket of io.of('/').sockets.values()) socket.conn.close();
     await io.of('/').adapter.close();
     io.engine.close();
     for (const c of this.redisClients) c.disconnect();

@@ -1,0 +1,260 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { io, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { servicesMode } from '../helpers/app.js';
+import { openTestDatabase } from '../helpers/database.js';
+import type { Json } from '../helpers/http.js';
+import { freePort, spawnMoim, waitForExit, waitForReady } from '../helpers/process.js';
+
+/**
+ * The delivery guarantee end to end, against the real server process: clients drop and reconnect at random
+ * while messages flow, and the server is restarted in the middle. Every client resumes from its last sequence
+ * number. A checker then compares what each client acknowledged and received with what PostgreSQL holds: no
+ * acknowledged message lost, none received twice or out of order.
+ */
+describe('chat delivery across drops and a server restart', () => {
+  let dataDir: string;
+  let databaseUrl: string | undefined;
+  let port: number;
+  let server: ReturnType<typeof spawnMoim>;
+  const env = () => ({
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_PER_MINUTE: '100000',
+    EVENT_CREATE_INTERVAL_SECONDS: '0',
+    ...(servicesMode
+      ? {
+          DATABASE_URL: process.env.DATABASE_URL!,
+          ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+        }
+      : {}),
+  });
+  const base = () => `http://127.0.0.1:${port}`;
+  async function start() {
+    server = spawnMoim(['start'], env());
+    await waitForReady(`${base()}/health/ready`);
+  }
+
+  beforeAll(async () => {
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'moim-chat-'));
+    if (servicesMode) {
+      // A database of its own, copied from the run's migrated template like every test file's.
+      const opened = await openTestDatabase(inject('dbTemplate'));
+      await opened.database.close();
+      databaseUrl = opened.url;
+    }
+    port = await freePort();
+    await start();
+  }, 120_000);
+  afterAll(async () => {
+    if (server.exitCode === null) {
+      server.kill('SIGTERM');
+      await waitForExit(server, 15_000).catch(() => undefined);
+    }
+    await fs.rm(dataDir, { recursive: true, force: true });
+  });
+
+  async function api(
+    method: string,
+    url: string,
+    body?: unknown,
+    token?: string,
+    ip?: string,
+  ): Promise<Json> {
+    const res = await fetch(base() + url, {
+      method,
+      headers: {
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(ip ? { 'x-forwarded-for': ip } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  }
+
+  interface Client {
+    id: number;
+    token: string;
+    socket: Socket;
+    /** Messages received or synced, in the order applied; each seq once. */
+    seen: { seq: number; id: string }[];
+    lastSeq: number;
+    acked: Set<string>;
+    syncing: Promise<void> | null;
+  }
+
+  it('loses nothing that was acknowledged and delivers everything once, in order', async () => {
+    const people = await Promise.all(
+      Array.from({ length: 5 }, async (_, i) => {
+        const body = await api('POST', '/v1/auth/signup/email', {
+          email: `chat${i}-${randomBytes(4).toString('hex')}@example.com`,
+          password: `pw-${randomBytes(8).toString('hex')}`,
+          nickname: `chat_${i}_${randomBytes(3).toString('hex')}`,
+        });
+        return { userId: body.user.id as string, token: body.tokens.accessToken as string };
+      }),
+    );
+    const [host, ...guests] = people;
+    const start0 = new Date(Date.now() + 24 * 3_600_000);
+    const event = await api(
+      'POST',
+      '/v1/events',
+      {
+        title: 'Durability run',
+        startsAt: start0.toISOString(),
+        endsAt: new Date(start0.getTime() + 3_600_000).toISOString(),
+      },
+      host!.token,
+    );
+    for (const g of guests) await api('POST', `/v1/events/${event.id}/join`, {}, g.token);
+    let conversationId = '';
+    for (let i = 0; i < 50 && !conversationId; i++) {
+      const found = await api('GET', `/v1/events/${event.id}/conversation`, undefined, host!.token).catch(
+        () => null,
+      );
+      if (
+        found &&
+        (await api('GET', `/v1/conversations/${found.id}`, undefined, host!.token)).members.length === 5
+      ) {
+        conversationId = found.id;
+      } else await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(conversationId).not.toBe('');
+
+    const clients: Client[] = people.map((p, id) => ({
+      id,
+      token: p.token,
+      socket: io(base(), {
+        transports: ['websocket'],
+        auth: { token: p.token },
+        reconnectionDelay: 100,
+        reconnectionDelayMax: 500,
+        forceNew: true,
+      }),
+      seen: [],
+      lastSeq: 0,
+      acked: new Set(),
+      syncing: null,
+    }));
+
+    const apply = (c: Client, m: Json) => {
+      if (m.conversationId !== conversationId || m.seq <= c.lastSeq) return;
+      if (m.seq !== c.lastSeq + 1) return void sync(c); // a gap: fetch what is missing first
+      c.seen.push({ seq: m.seq, id: m.id });
+      c.lastSeq = m.seq;
+    };
+    const sync = (c: Client): Promise<void> => {
+      c.syncing ??= (async () => {
+        try {
+          for (;;) {
+            const res = await c.socket
+              .timeout(3_000)
+              .emitWithAck('chat:sync', { conversationId, afterSeq: c.lastSeq });
+            if (!res.ok) throw new Error(JSON.stringify(res.error));
+            for (const m of res.data.messages) apply(c, m);
+            if (!res.data.hasMore) break;
+          }
+        } catch {
+          // disconnected mid-sync: the next connect syncs again
+        } finally {
+          c.syncing = null;
+        }
+      })();
+      return c.syncing;
+    };
+    for (const c of clients) {
+      c.socket.on('connect', () => void sync(c));
+      c.socket.on('chat:message', (m: Json) => apply(c, m));
+    }
+
+    // Each client sends its messages in order, retrying each until acknowledged (same client id).
+    const PER_CLIENT = 12;
+    const sendAll = async (c: Client) => {
+      for (let n = 0; n < PER_CLIENT; n++) {
+        const clientId = `c${c.id}-${n}`;
+        for (;;) {
+          try {
+            const res = await c.socket
+              .timeout(2_000)
+              .emitWithAck('chat:send', { conversationId, clientId, body: `m ${clientId}` });
+            if (res.ok) {
+              c.acked.add(res.data.message.id);
+              break;
+            }
+          } catch {
+            // no ack (dropped or restarting): retry with the same client id
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await new Promise((r) => setTimeout(r, randomInt(20, 120)));
+      }
+    };
+    // Chaos: random drops while the messages flow, and one server restart in the middle.
+    let chaos = true;
+    const dropper = (async () => {
+      while (chaos) {
+        await new Promise((r) => setTimeout(r, randomInt(150, 400)));
+        const victim = clients[randomInt(0, clients.length)]!;
+        victim.socket.io.engine?.close();
+      }
+    })();
+    const restarter = (async () => {
+      // Restart when about a third of the messages are in, so that every client is mid-conversation.
+      const total = () => clients.reduce((n, c) => n + c.acked.size, 0);
+      while (total() < (clients.length * PER_CLIENT) / 3) await new Promise((r) => setTimeout(r, 50));
+      server.kill('SIGTERM');
+      await waitForExit(server, 20_000);
+      await start();
+    })();
+    await Promise.all([...clients.map(sendAll), restarter]);
+    chaos = false;
+    await dropper;
+
+    // Settle: everyone connected and synced to the end.
+    const history: Json[] = [];
+    for (let before: number | undefined; ;) {
+      const q = before === undefined ? '' : `?beforeSeq=${before}`;
+      const page = await api(
+        'GET',
+        `/v1/conversations/${conversationId}/messages${q}${q ? '&' : '?'}limit=100`,
+        undefined,
+        host!.token,
+      );
+      history.unshift(...page.items);
+      if (!page.hasMore) break;
+      before = page.items[0].seq;
+    }
+    const last = history.at(-1).seq as number;
+    const deadline = Date.now() + 20_000;
+    for (const c of clients) {
+      while (c.lastSeq < last) {
+        if (Date.now() > deadline) throw new Error(`client ${c.id} stuck at ${c.lastSeq} of ${last}`);
+        if (c.socket.connected) await sync(c);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      c.socket.close();
+    }
+
+    // The checker.
+    const stored = history.filter((m) => m.kind === 'text');
+    expect(stored).toHaveLength(clients.length * PER_CLIENT);
+    expect(new Set(stored.map((m) => m.clientId)).size).toBe(stored.length);
+    expect(history.map((m) => m.seq)).toEqual(history.map((_, i) => history[0].seq + i));
+    const storedIds = new Set(history.map((m) => m.id));
+    for (const c of clients) {
+      for (const id of c.acked) expect(storedIds.has(id), `acked ${id} not stored`).toBe(true);
+      const expected = history.filter((m) => m.seq > 0).map((m) => m.id);
+      // Each client saw the same messages as the database, in the same order, once each, from its first seq.
+      const from = expected.indexOf(c.seen[0]!.id);
+      expect(c.seen.map((m) => m.id)).toEqual(expected.slice(from));
+      expect(new Set(c.seen.map((m) => m.id)).size).toBe(c.seen.length);
+    }
+  }, 180_000);
+});

@@ -28,7 +28,7 @@ describe('chat delivery across drops and a server restart', () => {
     EVENT_CREATE_INTERVAL_SECONDS: '0',
     ...(servicesMode
       ? {
-          DATABASE_URL: process.env.DATABASE_URL!,
+          DATABASE_URL: databaseUrl!,
           ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
         }
       : {}),

@@ -9,6 +9,7 @@ import type { Metrics } from '../infra/metrics.js';
 import { MemoryRateLimiter, type RateLimitRule } from '../infra/rate-limit/rate-limiter.js';
 import type { Redis } from '../infra/redis.js';
 import { AppError, isAppError, toErrorBody, type ErrorBody } from '../shared/errors.js';
+import { securityEvent } from '../shared/security-log.js';
 import type {
   AckResponse,
   ClientEventName,
@@ -195,7 +196,12 @@ export class Gateway {
 
     const limit = this.limiter.consumeSync(reg.rateLimit, socket.id);
     if (!limit.allowed) {
-      log.info({ event: 'rate_limited', rule: reg.rateLimit.name }, 'socket rate limit hit');
+      securityEvent(log, 'rate_limited', {
+        actor: socket.data.userId ?? null,
+        ip: socket.handshake.address,
+        rule: reg.rateLimit.name,
+        socketEvent: event,
+      });
       return fail(
         new AppError('RATE_LIMITED', undefined, { details: { retryAfterMs: limit.retryAfterMs } }),
         'rate_limited',

@@ -7,6 +7,8 @@ import { codeChallengeS256, generateCodeVerifier, generateState } from '../../sr
 import { startFakeKakao, type FakeKakao } from '../fakes/kakao-server.js';
 
 const CALLBACK = 'http://127.0.0.1:3000/v1/auth/oauth/kakao/callback';
+/** Kakao and Google do not take the state back at the token endpoint; the caller has checked it. */
+const CHECKED_STATE = 'checked-by-the-caller';
 
 /** The production Kakao adapter against the local fake speaking Kakao's REST protocol. */
 describe('KakaoProvider', () => {
@@ -59,7 +61,13 @@ describe('KakaoProvider', () => {
         avatarUrl: 'https://k.kakaocdn.net/r.jpg',
       },
     });
-    const profile = await kakao.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null });
+    const profile = await kakao.exchangeCode({
+      state: CHECKED_STATE,
+      code,
+      redirectUri: CALLBACK,
+      codeVerifier,
+      nonce: null,
+    });
     expect(profile).toEqual({
       provider: 'kakao',
       providerUserId: '4200000001',
@@ -80,15 +88,27 @@ describe('KakaoProvider', () => {
     const { code, codeVerifier } = await signIn(kakao, fake, {
       as: { id: 77, nickname: 'n', email: 'maybe@example.com', emailVerified: false },
     });
-    const profile = await kakao.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null });
+    const profile = await kakao.exchangeCode({
+      state: CHECKED_STATE,
+      code,
+      redirectUri: CALLBACK,
+      codeVerifier,
+      nonce: null,
+    });
     expect(profile).toMatchObject({ email: 'maybe@example.com', emailVerified: false, avatarUrl: null });
   });
 
   it('refuses a code redeemed twice (invalid_grant), without echoing the code', async () => {
     const { code, codeVerifier } = await signIn();
-    await kakao.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null });
+    await kakao.exchangeCode({
+      state: CHECKED_STATE,
+      code,
+      redirectUri: CALLBACK,
+      codeVerifier,
+      nonce: null,
+    });
     const err = await kakao
-      .exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null })
+      .exchangeCode({ state: CHECKED_STATE, code, redirectUri: CALLBACK, codeVerifier, nonce: null })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OAuthError);
     expect(err).toMatchObject({ reason: 'invalid_grant' });
@@ -99,7 +119,13 @@ describe('KakaoProvider', () => {
   it('refuses a wrong PKCE verifier (invalid_grant)', async () => {
     const { code } = await signIn();
     await expect(
-      kakao.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier: generateCodeVerifier(), nonce: null }),
+      kakao.exchangeCode({
+        state: CHECKED_STATE,
+        code,
+        redirectUri: CALLBACK,
+        codeVerifier: generateCodeVerifier(),
+        nonce: null,
+      }),
     ).rejects.toMatchObject({ reason: 'invalid_grant' });
   });
 
@@ -107,7 +133,7 @@ describe('KakaoProvider', () => {
     const { code, codeVerifier } = await signIn();
     fake.advanceTime(10 * 60_000 + 1);
     await expect(
-      kakao.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null }),
+      kakao.exchangeCode({ state: CHECKED_STATE, code, redirectUri: CALLBACK, codeVerifier, nonce: null }),
     ).rejects.toMatchObject({ reason: 'invalid_grant' });
   });
 
@@ -115,6 +141,7 @@ describe('KakaoProvider', () => {
     const first = await signIn();
     await expect(
       kakao.exchangeCode({
+        state: CHECKED_STATE,
         code: first.code,
         redirectUri: `${CALLBACK}/other`,
         codeVerifier: first.codeVerifier,
@@ -128,6 +155,7 @@ describe('KakaoProvider', () => {
     const second = await signIn();
     const err = await wrongSecret
       .exchangeCode({
+        state: CHECKED_STATE,
         code: second.code,
         redirectUri: CALLBACK,
         codeVerifier: second.codeVerifier,
@@ -144,7 +172,15 @@ describe('KakaoProvider', () => {
       const provider = createOAuthProviders(loadConfig(open.env)).get('kakao')!;
       const { code, codeVerifier } = await signIn(provider, open);
       expect(
-        (await provider.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null })).provider,
+        (
+          await provider.exchangeCode({
+            state: CHECKED_STATE,
+            code,
+            redirectUri: CALLBACK,
+            codeVerifier,
+            nonce: null,
+          })
+        ).provider,
       ).toBe('kakao');
       expect(open.tokenRequests.at(-1)!.has('client_secret')).toBe(false);
     } finally {

@@ -13,7 +13,7 @@ import {
 } from '../helpers/accounts.js';
 import { ManualClock } from '../helpers/clock.js';
 import type { Json } from '../helpers/http.js';
-import { connectSocket, nextEvent } from '../helpers/sockets.js';
+import { connectSocket, expectSessionEnded, nextEvent } from '../helpers/sockets.js';
 import { startFakeSmtp, type FakeSmtp } from '../fakes/smtp-server.js';
 
 const e164 = (phone: string) => `+82${phone.slice(1)}`;
@@ -118,13 +118,22 @@ describe('profile, password, phone, deletion and purge', () => {
     });
     expect(wrong.statusCode).toBe(403);
     t.secrets.add('brand new secret 1');
-    const ok = await t.app.inject({
-      method: 'POST',
-      url: '/v1/me/password',
-      headers: a.headers,
-      payload: { currentPassword: a.password, newPassword: 'brand new secret 1' },
+    const otherSocket = await connectSocket(t.url, { token: other.accessToken });
+    const ownSocket = await connectSocket(t.url, { token: a.accessToken });
+    const ended = await expectSessionEnded(otherSocket, async () => {
+      const ok = await t.app.inject({
+        method: 'POST',
+        url: '/v1/me/password',
+        headers: a.headers,
+        payload: { currentPassword: a.password, newPassword: 'brand new secret 1' },
+      });
+      expect(ok.statusCode).toBe(204);
     });
-    expect(ok.statusCode).toBe(204);
+    expect(ended).toEqual({ reason: 'session_ended' });
+    // Delivered in the same outbox pass: had this session's socket been told to go, it would be gone by now.
+    expect(ownSocket.connected).toBe(true);
+    otherSocket.close();
+    ownSocket.close();
     expect((await t.app.inject({ url: '/v1/me', headers: other.headers })).statusCode).toBe(401);
     expect((await t.app.inject({ url: '/v1/me', headers: a.headers })).statusCode).toBe(200);
     await login(t, a.email, 'brand new secret 1');
@@ -150,12 +159,24 @@ describe('profile, password, phone, deletion and purge', () => {
     t.secrets.add(code);
     expect(smtp.mails.filter((m) => m.to.includes('nobody-here@example.com'))).toHaveLength(0);
     t.secrets.add('reset by mail pass');
-    const reset = await t.app.inject({
+    // A password that is refused does not spend the code.
+    const weak = await t.app.inject({
       method: 'POST',
       url: '/v1/auth/password/reset',
-      payload: { email: a.email, code, newPassword: 'reset by mail pass' },
+      payload: { email: a.email, code, newPassword: 'password123' },
     });
-    expect(reset.statusCode).toBe(204);
+    expect((weak.json() as Json).code).toBe('WEAK_PASSWORD');
+    const socket = await connectSocket(t.url, { token: a.accessToken });
+    const ended = await expectSessionEnded(socket, async () => {
+      const reset = await t.app.inject({
+        method: 'POST',
+        url: '/v1/auth/password/reset',
+        payload: { email: a.email, code, newPassword: 'reset by mail pass' },
+      });
+      expect(reset.statusCode).toBe(204);
+    });
+    expect(ended).toEqual({ reason: 'session_ended' });
+    socket.close();
     expect((await t.app.inject({ url: '/v1/me', headers: a.headers })).statusCode).toBe(401);
     await login(t, a.email, 'reset by mail pass');
     const twice = await t.app.inject({
@@ -197,7 +218,8 @@ describe('profile, password, phone, deletion and purge', () => {
     });
     const tokens = trackTokens(t, (res.json() as Json).tokens);
     await resetCooldown(phone);
-    return { phone, password, userId: (res.json() as Json).user.id as string, ...tokens };
+    const { id: userId, nickname } = (res.json() as Json).user as { id: string; nickname: string };
+    return { phone, password, userId, nickname, ...tokens };
   }
 
   it('resets a phone account password with an SMS code', async () => {
@@ -210,6 +232,16 @@ describe('profile, password, phone, deletion and purge', () => {
     await t.app.modules.accounts.verification.idle();
     const code = codeFromOutbox(a.phone);
     t.secrets.add('reset by sms pass');
+    // The nickname rule needs the account, so it is checked once the code has matched; the code survives it.
+    const nickname = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/password/reset',
+      payload: { phone: a.phone, code, newPassword: a.nickname },
+    });
+    expect(nickname.json()).toMatchObject({
+      code: 'WEAK_PASSWORD',
+      details: [{ message: 'not your nickname' }],
+    });
     const reset = await t.app.inject({
       method: 'POST',
       url: '/v1/auth/password/reset',
@@ -250,13 +282,18 @@ describe('profile, password, phone, deletion and purge', () => {
         payload: { phone: newPhone, purpose: 'change_phone', code },
       })
     ).json() as Json;
-    const change = await t.app.inject({
-      method: 'POST',
-      url: '/v1/me/phone',
-      headers: a.headers,
-      payload: { phone: newPhone, verificationId, password: a.password },
+    const socket = await connectSocket(t.url, { token: other.accessToken });
+    const ended = await expectSessionEnded(socket, async () => {
+      const change = await t.app.inject({
+        method: 'POST',
+        url: '/v1/me/phone',
+        headers: a.headers,
+        payload: { phone: newPhone, verificationId, password: a.password },
+      });
+      expect(change.statusCode).toBe(204);
     });
-    expect(change.statusCode).toBe(204);
+    expect(ended).toEqual({ reason: 'session_ended' });
+    socket.close();
     expect((await t.app.inject({ url: '/v1/me', headers: other.headers })).statusCode).toBe(401);
     const me = (await t.app.inject({ url: '/v1/me', headers: a.headers })).json() as Json;
     expect(me.phone).toBe(`+82-10-****-${newPhone.slice(-4)}`);

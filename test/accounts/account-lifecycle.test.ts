@@ -380,7 +380,7 @@ describe('profile, password, phone, deletion and purge', () => {
     );
     expect(row).toMatchObject({ email: null, password_hash: null, bio: null });
     expect(row.purged_at).not.toBeNull();
-    expect(row.nickname).not.toBe(a.nickname);
+    expect(row.nickname).toMatch(/^deleted-[0-9a-f]{12}$/);
     const signin = await t.app.inject({
       method: 'POST',
       url: '/v1/auth/login',
@@ -389,5 +389,140 @@ describe('profile, password, phone, deletion and purge', () => {
     expect(signin.statusCode).toBe(401);
     const free = await t.app.inject({ url: `/v1/auth/nickname-availability?nickname=${a.nickname}` });
     expect((free.json() as Json).available).toBe(true);
+  });
+
+  it('refuses sign-in and restore once purgeAfter has passed, even before the purge job has run', async () => {
+    const a = await signUpWithEmail(t);
+    const del = await t.app.inject({
+      method: 'DELETE',
+      url: '/v1/me',
+      headers: a.headers,
+      payload: { password: a.password },
+    });
+    const purgeAfter = new Date((del.json() as Json).purgeAfter as string).getTime();
+    // Five minutes before the end of the window: signing in still offers a restore ticket (valid 10 minutes).
+    clock.advance(purgeAfter - clock.now().getTime() - 5 * 60_000);
+    const offer = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { email: a.email, password: a.password },
+    });
+    expect((offer.json() as Json).code).toBe('ACCOUNT_PENDING_DELETION');
+    const { restoreToken } = (offer.json() as Json).details as { restoreToken: string };
+
+    clock.advance(6 * 60_000);
+    const restore = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/restore',
+      payload: { restoreToken },
+    });
+    expect(restore.statusCode).toBe(401);
+    const signin = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { email: a.email, password: a.password },
+    });
+    expect(signin.statusCode).toBe(401);
+    expect((signin.json() as Json).code).toBe('INVALID_CREDENTIALS');
+    const [row] = await queryRows<Json>(
+      t.infra.database.db,
+      sql`select deleted_at, purged_at from users where id = ${a.userId}`,
+    );
+    expect(row.deleted_at).not.toBeNull();
+    expect(row.purged_at).toBeNull();
+  });
+
+  it('the purge erases the number from SMS records and codes; old codes go a day after expiry', async () => {
+    const a = await phoneAccount();
+    const phoneHash = t.app.modules.accounts.verification.phoneHash({
+      e164: e164(a.phone),
+      countryCode: '82',
+    });
+    const count = async (query: ReturnType<typeof sql>) =>
+      (await queryRows<{ n: number }>(t.infra.database.db, query))[0]!.n;
+    expect(
+      await count(sql`select count(*)::int as n from sms_messages where phone_hash = ${phoneHash}`),
+    ).toBe(1);
+
+    // A code for someone else, sent now: expired in 5 minutes, deleted by the daily job a day later.
+    const stranger = uniquePhone(t);
+    await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/phone/send-code',
+      payload: { phone: stranger, purpose: 'signup' },
+    });
+    await t.app.modules.accounts.verification.idle();
+    const strangerHash = t.app.modules.accounts.verification.phoneHash({
+      e164: e164(stranger),
+      countryCode: '82',
+    });
+    const codesOf = (hash: string) =>
+      count(sql`select count(*)::int as n from verification_challenges where target_hash = ${hash}`);
+    expect(await codesOf(strangerHash)).toBe(1);
+    const smsRows = await count(sql`select count(*)::int as n from sms_messages`);
+
+    await t.app.inject({
+      method: 'DELETE',
+      url: '/v1/me',
+      headers: a.headers,
+      payload: { password: a.password },
+    });
+    clock.advance(31 * 86_400_000);
+    await t.infra.jobs.send(t.app.modules.accounts.purgeJob, {});
+    await t.infra.jobs.runDue([t.app.modules.accounts.purgeJob.name]);
+
+    expect(
+      await count(sql`select count(*)::int as n from sms_messages where phone_hash = ${phoneHash}`),
+    ).toBe(0);
+    // The cost records stay, without the number.
+    expect(await count(sql`select count(*)::int as n from sms_messages`)).toBe(smsRows);
+    expect(await codesOf(phoneHash)).toBe(0);
+    expect(await codesOf(strangerHash)).toBe(0);
+    const [user] = await queryRows<Json>(
+      t.infra.database.db,
+      sql`select phone_hash, phone_enc, nickname from users where id = ${a.userId}`,
+    );
+    expect(user).toMatchObject({ phone_hash: null, phone_enc: null });
+    expect(user.nickname).toMatch(/^deleted-[0-9a-f]{12}$/);
+  });
+
+  it('keeps a fresh code through the daily cleanup', async () => {
+    const phone = uniquePhone(t);
+    await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/phone/send-code',
+      payload: { phone, purpose: 'signup' },
+    });
+    await t.app.modules.accounts.account.cleanup();
+    const hash = t.app.modules.accounts.verification.phoneHash({ e164: e164(phone), countryCode: '82' });
+    const rows = await queryRows(
+      t.infra.database.db,
+      sql`select id from verification_challenges where target_hash = ${hash}`,
+    );
+    expect(rows).toHaveLength(1);
+  });
+
+  it('nobody may choose a nickname of a purged account (deleted-…)', async () => {
+    const a = await signUpWithEmail(t);
+    for (const nickname of ['deleted-0123456789ab', 'Deleted-me']) {
+      const signup = await t.app.inject({
+        method: 'POST',
+        url: '/v1/auth/signup/email',
+        payload: { email: `x${Date.now()}@example.com`, password: 'a fine password', nickname },
+      });
+      expect(signup.statusCode, nickname).toBe(400);
+      expect((signup.json() as Json).code).toBe('VALIDATION_FAILED');
+      const patch = await t.app.inject({
+        method: 'PATCH',
+        url: '/v1/me',
+        headers: a.headers,
+        payload: { nickname },
+      });
+      expect(patch.statusCode, nickname).toBe(400);
+      const available = await t.app.inject({
+        url: `/v1/auth/nickname-availability?nickname=${nickname}`,
+      });
+      expect((available.json() as Json).available).toBe(false);
+    }
   });
 });

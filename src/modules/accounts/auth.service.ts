@@ -231,7 +231,7 @@ export class AuthService {
     await verification.verify({ channel: 'sms', phone }, 'login', input.code, meta);
     const user = await this.deps.repo.findUserByPhoneHash(this.deps.db, verification.phoneHash(phone));
     if (!user || accountGone(user, this.deps.clock.now())) {
-      securityEvent(meta.log, 'auth.login.failure', { ip: meta.ip, method: 'phone_code' });
+      securityEvent(meta.log, 'auth.login.failure', { actor: null, ip: meta.ip, method: 'phone_code' });
       throw invalidCredentials();
     }
     return this.signIn(user, meta, 'phone_code', input.deviceName ?? null);

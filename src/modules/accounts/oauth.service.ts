@@ -189,7 +189,7 @@ export class OAuthService {
     const data = ticket?.data as StateData | undefined;
     const refuse = (reason: 'state' | 'browser') => {
       securityEvent(meta.log, 'auth.oauth.failure', {
-        actor: reason === 'browser' ? (ticket?.userId ?? null) : null,
+        actor: reason === 'browser' ? (ticket?.userId ?? null) : meta.actorId,
         ip: meta.ip,
         provider: provider.name,
         reason,
@@ -221,7 +221,12 @@ export class OAuthService {
       });
     } catch (err) {
       const reason = err instanceof OAuthError ? err.reason : 'provider_error';
-      securityEvent(meta.log, 'auth.oauth.failure', { ip: meta.ip, provider: provider.name, reason });
+      securityEvent(meta.log, 'auth.oauth.failure', {
+        actor: ticket.userId,
+        ip: meta.ip,
+        provider: provider.name,
+        reason,
+      });
       if (!(err instanceof OAuthError)) meta.log.error({ err }, 'OAuth provider call failed');
       return back({ error: 'oauth_failed' });
     }
@@ -302,6 +307,7 @@ export class OAuthService {
     } catch (err) {
       const reason = err instanceof OAuthError ? err.reason : 'provider_error';
       securityEvent(meta.log, 'auth.oauth.failure', {
+        actor: meta.actorId,
         ip: meta.ip,
         provider: provider.name,
         reason,

@@ -151,6 +151,7 @@ export class VerificationService {
     });
 
     securityEvent(meta.log, deliver ? 'otp.sent' : 'otp.suppressed', {
+      actor: meta.actorId,
       ip: meta.ip,
       channel: target.channel,
       purpose,
@@ -167,7 +168,11 @@ export class VerificationService {
     );
     if (!res.allowed) {
       // The breaker: no SMS until the hour is over. Someone must look at why the budget ran out.
-      securityEvent(meta.log, 'sms.budget_exhausted', { ip: meta.ip, budget: this.deps.config.hourlyBudget });
+      securityEvent(meta.log, 'sms.budget_exhausted', {
+        actor: meta.actorId,
+        ip: meta.ip,
+        budget: this.deps.config.hourlyBudget,
+      });
       throw new AppError('SMS_UNAVAILABLE', 'Text messages cannot be sent right now. Try again later.', {
         headers: { 'retry-after': String(Math.max(1, Math.ceil(res.retryAfterMs / 1000))) },
       });
@@ -244,6 +249,7 @@ export class VerificationService {
     if (matched) beforeSpending?.();
     const ok = matched && (await this.deps.repo.markChallengeVerified(this.deps.db, attempt.id, now));
     securityEvent(meta.log, ok ? 'otp.verify.success' : 'otp.verify.failure', {
+      actor: meta.actorId,
       ip: meta.ip,
       channel: target.channel,
       purpose,

@@ -6,6 +6,7 @@ import { buildTestApp, type TestApp } from '../helpers/app.js';
 import {
   bearer,
   login,
+  sendPhoneCode,
   signUpWithEmail,
   trackTokens,
   uniqueNickname,
@@ -446,11 +447,7 @@ describe('profile, password, phone, deletion and purge', () => {
 
     // A code for someone else, sent now: expired in 5 minutes, deleted by the daily job a day later.
     const stranger = uniquePhone(t);
-    await t.app.inject({
-      method: 'POST',
-      url: '/v1/auth/phone/send-code',
-      payload: { phone: stranger, purpose: 'signup' },
-    });
+    await sendPhoneCode(t, stranger);
     await t.app.modules.accounts.verification.idle();
     const strangerHash = t.app.modules.accounts.verification.phoneHash({
       e164: e164(stranger),
@@ -488,11 +485,7 @@ describe('profile, password, phone, deletion and purge', () => {
 
   it('keeps a fresh code through the daily cleanup', async () => {
     const phone = uniquePhone(t);
-    await t.app.inject({
-      method: 'POST',
-      url: '/v1/auth/phone/send-code',
-      payload: { phone, purpose: 'signup' },
-    });
+    await sendPhoneCode(t, phone);
     await t.app.modules.accounts.account.cleanup();
     const hash = t.app.modules.accounts.verification.phoneHash({ e164: e164(phone), countryCode: '82' });
     const rows = await queryRows(

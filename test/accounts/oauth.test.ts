@@ -11,6 +11,14 @@ import { TestBrowser } from '../fakes/oauth-browser.js';
 
 const APP = 'https://app.example.com/auth/done';
 
+interface FlowOptions {
+  codeChallenge?: string;
+  headers?: Record<string, string>;
+  intent?: 'login' | 'link';
+  /** The browser the flow runs in (a fresh one by default). */
+  browser?: TestBrowser;
+}
+
 /**
  * Social login through the production adapters against local fakes speaking each provider's protocol
  * (security.md B4): the whole browser flow, and every way it must fail.
@@ -38,30 +46,14 @@ describe('social login', () => {
   const newBrowser = () => new TestBrowser(t.config.http.publicUrl);
 
   /** Our start URL → the provider → our callback, in one browser: returns where we send it back to the app. */
-  async function browserFlow(
-    provider: 'kakao' | 'naver' | 'google',
-    opts: {
-      codeChallenge?: string;
-      headers?: Record<string, string>;
-      intent?: 'login' | 'link';
-      browser?: TestBrowser;
-    } = {},
-  ) {
+  async function browserFlow(provider: 'kakao' | 'naver' | 'google', opts: FlowOptions = {}) {
     const { authorizationUrl, callback, browser } = await startFlow(provider, opts);
     const res = await browser.inject(t.app, { url: callback.pathname + callback.search });
     return { res, authorizationUrl, callback, browser };
   }
 
   /** The flow up to the provider's redirect back to our callback, not followed. */
-  async function startFlow(
-    provider: 'kakao' | 'naver' | 'google',
-    opts: {
-      codeChallenge?: string;
-      headers?: Record<string, string>;
-      intent?: 'login' | 'link';
-      browser?: TestBrowser;
-    } = {},
-  ) {
+  async function startFlow(provider: 'kakao' | 'naver' | 'google', opts: FlowOptions = {}) {
     const browser = opts.browser ?? newBrowser();
     const start = await browser.inject(t.app, {
       method: 'POST',
@@ -214,6 +206,13 @@ describe('social login', () => {
     expect((await exchange(loc, { codeVerifier: randomBytes(32).toString('base64url') })).statusCode).toBe(
       401,
     );
+    // One wrong verifier spends the code: no second guess, even with the right one.
+    expect((await exchange(loc, { codeVerifier: verifier })).statusCode).toBe(401);
+    const missing = await browserFlow('kakao', { codeChallenge: challenge });
+    expect((await exchange(missing.res.headers.location as string)).statusCode).toBe(401);
+    expect(
+      t.logs.entries().some((e) => e.event === 'auth.oauth.failure' && e.reason === 'app_code_verifier'),
+    ).toBe(true);
     const pkce2 = await browserFlow('google', { codeChallenge: challenge });
     const ok = await exchange(pkce2.res.headers.location as string, { codeVerifier: verifier });
     expect(ok.statusCode).toBe(200);

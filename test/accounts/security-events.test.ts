@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
-import { bearer, signUpWithEmail, trackTokens, uniquePhone } from '../helpers/accounts.js';
+import { signUpWithEmail, trackTokens, uniquePhone } from '../helpers/accounts.js';
 import type { Json } from '../helpers/http.js';
 
 const IP = '10.77.0.1';

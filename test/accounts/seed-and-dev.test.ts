@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_PASSWORD, seed } from '../../src/seed.js';
 import { assertNoSecretsLogged, buildTestApp, LogCapture, type TestApp } from '../helpers/app.js';
-import { login, uniqueEmail, uniqueNickname, uniquePhone } from '../helpers/accounts.js';
+import { login, sendPhoneCode, uniqueEmail, uniqueNickname, uniquePhone } from '../helpers/accounts.js';
 import type { Json } from '../helpers/http.js';
 import { issuedSecrets } from '../helpers/secrets.js';
 import { startFakeKakao } from '../fakes/kakao-server.js';
@@ -62,11 +62,7 @@ describe('development outbox', () => {
     expect(t.secrets.has(tokens.sessionId)).toBe(false);
 
     const phone = uniquePhone(t);
-    await t.app.inject({
-      method: 'POST',
-      url: '/v1/auth/phone/send-code',
-      payload: { phone, purpose: 'signup' },
-    });
+    await sendPhoneCode(t, phone);
     await t.app.modules.accounts.verification.idle();
     const code = /\[(\d{6})\]/.exec(t.infra.devOutbox.last({ channel: 'sms' })!.text)![1]!;
     expect(t.secrets.has(code)).toBe(true);

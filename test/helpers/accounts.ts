@@ -72,3 +72,19 @@ export async function login(t: TestApp, email: string, password: string) {
   if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
   return trackTokens(t, (res.json() as Json).tokens);
 }
+
+/** `POST /v1/auth/phone/send-code` for `phone` (signed in with `headers`, from `ip`), as an app would. */
+export function sendPhoneCode(
+  t: TestApp,
+  phone: string,
+  purpose: 'signup' | 'login' | 'reset' | 'change_phone' = 'signup',
+  opts: { ip?: string; headers?: Record<string, string> } = {},
+) {
+  return t.app.inject({
+    method: 'POST',
+    url: '/v1/auth/phone/send-code',
+    payload: { phone, purpose },
+    ...(opts.headers ? { headers: opts.headers } : {}),
+    ...(opts.ip ? { remoteAddress: opts.ip } : {}),
+  });
+}

@@ -31,6 +31,9 @@ describe('KakaoProvider', () => {
     return { code: back.code!, codeVerifier, url };
   }
 
+  const redeem = (code: string, codeVerifier: string, provider = kakao) =>
+    provider.exchangeCode({ state: CHECKED_STATE, code, redirectUri: CALLBACK, codeVerifier, nonce: null });
+
   it('sends the browser to /oauth/authorize with state and an S256 PKCE challenge, and no nonce', async () => {
     const verifier = generateCodeVerifier();
     const url = await kakao.authorizationUrl({
@@ -61,13 +64,7 @@ describe('KakaoProvider', () => {
         avatarUrl: 'https://k.kakaocdn.net/r.jpg',
       },
     });
-    const profile = await kakao.exchangeCode({
-      state: CHECKED_STATE,
-      code,
-      redirectUri: CALLBACK,
-      codeVerifier,
-      nonce: null,
-    });
+    const profile = await redeem(code, codeVerifier);
     expect(profile).toEqual({
       provider: 'kakao',
       providerUserId: '4200000001',
@@ -88,28 +85,14 @@ describe('KakaoProvider', () => {
     const { code, codeVerifier } = await signIn(kakao, fake, {
       as: { id: 77, nickname: 'n', email: 'maybe@example.com', emailVerified: false },
     });
-    const profile = await kakao.exchangeCode({
-      state: CHECKED_STATE,
-      code,
-      redirectUri: CALLBACK,
-      codeVerifier,
-      nonce: null,
-    });
+    const profile = await redeem(code, codeVerifier);
     expect(profile).toMatchObject({ email: 'maybe@example.com', emailVerified: false, avatarUrl: null });
   });
 
   it('refuses a code redeemed twice (invalid_grant), without echoing the code', async () => {
     const { code, codeVerifier } = await signIn();
-    await kakao.exchangeCode({
-      state: CHECKED_STATE,
-      code,
-      redirectUri: CALLBACK,
-      codeVerifier,
-      nonce: null,
-    });
-    const err = await kakao
-      .exchangeCode({ state: CHECKED_STATE, code, redirectUri: CALLBACK, codeVerifier, nonce: null })
-      .catch((e: unknown) => e);
+    await redeem(code, codeVerifier);
+    const err = await redeem(code, codeVerifier).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OAuthError);
     expect(err).toMatchObject({ reason: 'invalid_grant' });
     expect((err as Error).message).toContain('KOE320');
@@ -132,9 +115,7 @@ describe('KakaoProvider', () => {
   it('refuses a code older than 10 minutes (invalid_grant)', async () => {
     const { code, codeVerifier } = await signIn();
     fake.advanceTime(10 * 60_000 + 1);
-    await expect(
-      kakao.exchangeCode({ state: CHECKED_STATE, code, redirectUri: CALLBACK, codeVerifier, nonce: null }),
-    ).rejects.toMatchObject({ reason: 'invalid_grant' });
+    await expect(redeem(code, codeVerifier)).rejects.toMatchObject({ reason: 'invalid_grant' });
   });
 
   it('reports a redirect URI mismatch and bad client credentials as provider errors, not bad codes', async () => {
@@ -171,17 +152,7 @@ describe('KakaoProvider', () => {
     try {
       const provider = createOAuthProviders(loadConfig(open.env)).get('kakao')!;
       const { code, codeVerifier } = await signIn(provider, open);
-      expect(
-        (
-          await provider.exchangeCode({
-            state: CHECKED_STATE,
-            code,
-            redirectUri: CALLBACK,
-            codeVerifier,
-            nonce: null,
-          })
-        ).provider,
-      ).toBe('kakao');
+      expect((await redeem(code, codeVerifier, provider)).provider).toBe('kakao');
       expect(open.tokenRequests.at(-1)!.has('client_secret')).toBe(false);
     } finally {
       await open.close();

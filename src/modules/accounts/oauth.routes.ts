@@ -134,6 +134,10 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
       schema: {
         tags: ['auth'],
         summary: 'Where the provider sends the browser back (registered with the provider)',
+        description:
+          'Finishes only in the browser that started the flow (it holds the `moim_oauth` cookie set then): ' +
+          'any other answers 400 OAUTH_STATE_INVALID, as a missing, used, expired or foreign `state` does. ' +
+          'The cookie is cleared either way.',
         params: ProviderParams,
         querystring: Type.Object({
           code: Type.Optional(Type.String({ maxLength: 2048 })),

@@ -10,7 +10,13 @@ import {
   type RateLimiter,
   type RateLimitRule,
 } from '../../infra/rate-limit/rate-limiter.js';
-import { eucKrByteLength, maskPhone, smsTypeFor, type SmsSender } from '../../infra/sms/sms.js';
+import {
+  eucKrByteLength,
+  maskPhone,
+  smsTypeFor,
+  type SmsResult,
+  type SmsSender,
+} from '../../infra/sms/sms.js';
 import type { Actor, RequestMeta } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { securityEvent } from '../../shared/security-log.js';
@@ -190,28 +196,26 @@ export class VerificationService {
         return;
       }
       const text = `[Moim] 인증번호 [${code}]를 입력해 주세요. 5분 후 만료됩니다.`;
-      const record = { phoneHash: targetHash, kind: `otp:${purpose}`, provider: this.deps.sms.name };
+      let sent: SmsResult | undefined;
       try {
-        // The adapter says how the provider billed it (type and EUC-KR bytes).
-        const res = await this.deps.sms.send({ to: target.phone.e164, text });
-        await this.deps.repo.recordSms(this.deps.db, {
-          ...record,
-          type: res.type,
-          bytes: res.bytes,
-          status: 'sent',
-          providerMessageId: res.providerMessageId,
-        });
+        sent = await this.deps.sms.send({ to: target.phone.e164, text });
       } catch (err) {
         this.deps.logger.error({ err, to: maskPhone(target.phone.e164) }, 'SMS delivery failed');
-        // Nothing was billed; the row records what the message would have been.
-        await this.deps.repo.recordSms(this.deps.db, {
-          ...record,
-          type: smsTypeFor(text),
-          bytes: eucKrByteLength(text),
-          status: 'failed',
-          providerMessageId: null,
-        });
       }
+      await this.deps.repo.recordSms(this.deps.db, {
+        phoneHash: targetHash,
+        kind: `otp:${purpose}`,
+        provider: this.deps.sms.name,
+        // As the adapter reports it billed; a failed send records what the message would have been.
+        ...(sent
+          ? { type: sent.type, bytes: sent.bytes, status: 'sent', providerMessageId: sent.providerMessageId }
+          : {
+              type: smsTypeFor(text),
+              bytes: eucKrByteLength(text),
+              status: 'failed',
+              providerMessageId: null,
+            }),
+      });
     })().catch((err: unknown) => this.deps.logger.error({ err }, 'verification delivery failed'));
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));

@@ -11,9 +11,6 @@ import {
 import { ManualClock } from '../helpers/clock.js';
 import type { Json } from '../helpers/http.js';
 
-/** Tests that check the password scores of times over: argon2 is slow on purpose, and slower on a busy machine. */
-const ARGON2_HEAVY_MS = 120_000;
-
 describe('email sign-up and password sign-in', () => {
   let t: TestApp;
   const clock = new ManualClock();
@@ -115,23 +112,23 @@ describe('email sign-up and password sign-in', () => {
     });
   });
 
-  const attempt = (email: string, password: string, ip: string) =>
-    t.app.inject({
-      method: 'POST',
-      url: '/v1/auth/login',
-      payload: { email, password },
-      remoteAddress: ip,
-    });
-  const statuses = async (n: number, email: string, password: string, ip: string) => {
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) out.push((await attempt(email, password, ip)).statusCode);
-    return out;
-  };
-  const ruleOf = (res: { json(): unknown }) => (res.json() as Json).details?.rule as string | undefined;
+  // These check the password scores of times over: argon2 is slow on purpose, and slower on a busy machine.
+  describe('throttling', { timeout: 120_000 }, () => {
+    const attempt = (email: string, password: string, ip: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        payload: { email, password },
+        remoteAddress: ip,
+      });
+    const statuses = async (n: number, email: string, password: string, ip: string) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await attempt(email, password, ip)).statusCode);
+      return out;
+    };
+    const ruleOf = (res: { json(): unknown }) => (res.json() as Json).details?.rule as string | undefined;
 
-  it(
-    'throttles 10 failures per account and IP, with Retry-After; the holder still signs in from elsewhere; it expires',
-    async () => {
+    it('throttles 10 failures per account and IP, with Retry-After; the holder still signs in from elsewhere; it expires', async () => {
       const a = await signUpWithEmail(t);
       expect(await statuses(10, a.email, 'wrong password!', '10.20.0.1')).toEqual(Array(10).fill(401));
       const limited = await attempt(a.email, 'wrong password!', '10.20.0.1');
@@ -151,13 +148,9 @@ describe('email sign-up and password sign-in', () => {
       const back = await attempt(a.email, a.password, '10.20.0.1');
       expect(back.statusCode).toBe(200);
       trackTokens(t, (back.json() as Json).tokens);
-    },
-    ARGON2_HEAVY_MS,
-  );
+    });
 
-  it(
-    'counts failures only: a success takes no budget and clears the account-and-IP count',
-    async () => {
+    it('counts failures only: a success takes no budget and clears the account-and-IP count', async () => {
       const a = await signUpWithEmail(t);
       const ip = '10.21.0.1';
       for (let round = 0; round < 3; round++) {
@@ -168,13 +161,9 @@ describe('email sign-up and password sign-in', () => {
       }
       expect(await statuses(10, a.email, 'wrong password!', ip)).toEqual(Array(10).fill(401));
       expect((await attempt(a.email, 'wrong password!', ip)).statusCode).toBe(429);
-    },
-    ARGON2_HEAVY_MS,
-  );
+    });
 
-  it(
-    'throttles 50 failures per IP across accounts; successes from that IP do not count',
-    async () => {
+    it('throttles 50 failures per IP across accounts; successes from that IP do not count', async () => {
       const a = await signUpWithEmail(t);
       const ip = '10.22.0.1';
       for (let i = 0; i < 5; i++)
@@ -192,13 +181,9 @@ describe('email sign-up and password sign-in', () => {
       trackTokens(t, (elsewhere.json() as Json).tokens);
       clock.advance(15 * 60_000 + 1_000);
       expect((await attempt(uniqueEmail(), 'some guess 123', ip)).statusCode).toBe(401);
-    },
-    ARGON2_HEAVY_MS,
-  );
+    });
 
-  it(
-    'caps failures per account across all IPs at 100 an hour (ASVS 2.2.1), then lets the holder in again',
-    async () => {
+    it('caps failures per account across all IPs at 100 an hour (ASVS 2.2.1), then lets the holder in again', async () => {
       const a = await signUpWithEmail(t);
       const guesses: number[] = [];
       for (let ip = 1; ip <= 10; ip++) {
@@ -217,9 +202,8 @@ describe('email sign-up and password sign-in', () => {
       const back = await attempt(a.email, a.password, '10.23.99.1');
       expect(back.statusCode).toBe(200);
       trackTokens(t, (back.json() as Json).tokens);
-    },
-    ARGON2_HEAVY_MS,
-  );
+    });
+  });
 
   it('logs sign-in successes and failures as security events with time, request id, actor and IP', async () => {
     const a = await signUpWithEmail(t);

@@ -174,8 +174,8 @@ describe('refresh tokens and sessions', () => {
 
   it('closes a socket when its access token expires unrenewed; renewing takes a token of its own session only', async () => {
     const a = await signUpWithEmail(t);
-    // The token has 1.5 s left when the socket connects: the socket goes when it runs out.
-    clock.advance(t.config.auth.accessTokenTtlSeconds * 1000 - 1_500);
+    // The token has 3 s left when the socket connects: the socket goes when it runs out.
+    clock.advance(t.config.auth.accessTokenTtlSeconds * 1000 - 3_000);
     const expiring = await connectSocket(t.url, { token: a.accessToken });
     const closed = new Promise<void>((resolve) => expiring.once('disconnect', () => resolve()));
     expect(await nextEvent(expiring, 'auth:expired', 5_000)).toEqual({ reason: 'token_expired' });

@@ -15,7 +15,7 @@ const DEMO_USERS = [
  * Goes through the services, so the data obeys every rule real data does.
  */
 export async function seed(infra: Infra, modules: Modules): Promise<string[]> {
-  const meta = { ip: '127.0.0.1', userAgent: 'moim seed', log: infra.logger };
+  const meta = { ip: '127.0.0.1', userAgent: 'moim seed', actorId: null, log: infra.logger };
   const lines: string[] = [];
   for (const user of DEMO_USERS) {
     try {

@@ -50,7 +50,8 @@ export function registerAuth(app: FastifyInstance, authenticate: Authenticator):
       return;
     }
     request.actor = await authenticate(token);
-    request.log = request.log.child({ actor: request.actor.userId });
+    // `userId`, not `actor`: security events name their own actor, and a line must not carry the key twice.
+    request.log = request.log.child({ userId: request.actor.userId });
   });
 }
 
@@ -62,5 +63,10 @@ export function actorOf(request: FastifyRequest): Actor {
 
 export function metaOf(request: FastifyRequest): RequestMeta {
   const ua = request.headers['user-agent'];
-  return { ip: request.ip, userAgent: typeof ua === 'string' ? ua : null, log: request.log };
+  return {
+    ip: request.ip,
+    userAgent: typeof ua === 'string' ? ua : null,
+    actorId: request.actor?.userId ?? null,
+    log: request.log,
+  };
 }

@@ -1,6 +1,7 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { AppError, isAppError, toErrorBody, type ErrorCode, type ErrorDetail } from '../shared/errors.js';
+import { securityEvent } from '../shared/security-log.js';
 
 /** Fastify's own error codes, mapped to ours. Anything not listed and not an AppError is a 500. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -53,6 +54,26 @@ export function normalizeError(err: unknown): AppError {
   return new AppError('INTERNAL');
 }
 
+/**
+ * Every 429 (the API-wide per-IP limit and each named limit a service enforces) and every 403 is a security
+ * event, logged here once for all routes: the request id and UTC time come from the request's logger. Only the
+ * rule's name and the error code are logged, never the error's details (a 403 may carry a restore token).
+ */
+function logDenial(request: FastifyRequest, err: AppError): void {
+  const fields = {
+    actor: request.actor?.userId ?? null,
+    ip: request.ip,
+    method: request.method,
+    route: request.routeOptions.url ?? null,
+  };
+  if (err.code === 'RATE_LIMITED') {
+    const rule = (err.details as { rule?: unknown } | undefined)?.rule;
+    securityEvent(request.log, 'rate_limited', { ...fields, rule: typeof rule === 'string' ? rule : null });
+  } else {
+    securityEvent(request.log, 'authz.denied', { ...fields, code: err.code });
+  }
+}
+
 function send(reply: FastifyReply, err: AppError): FastifyReply {
   if (err.headers) void reply.headers(err.headers);
   return reply.code(err.status).type('application/json; charset=utf-8').send(toErrorBody(err));
@@ -81,7 +102,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const appError = normalizeError(err);
     if (appError.status >= 500) {
       request.log.error({ err, code: appError.code }, 'request failed');
-    } else if (appError.code === 'RATE_LIMITED' || appError.status === 401 || appError.status === 403) {
+    } else if (appError.code === 'RATE_LIMITED' || appError.status === 403) {
+      logDenial(request, appError);
+    } else if (appError.status === 401) {
       request.log.info({ event: 'request_denied', code: appError.code }, appError.message);
     }
     return send(reply, appError);

@@ -1,27 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { RateLimiter, RateLimitResult, RateLimitRule } from '../infra/rate-limit/rate-limiter.js';
-import { AppError } from '../shared/errors.js';
-
-function limitExceeded(rule: RateLimitRule, res: RateLimitResult): AppError {
-  const retryAfter = Math.max(1, Math.ceil(res.retryAfterMs / 1000));
-  return new AppError('RATE_LIMITED', undefined, {
-    details: { rule: rule.name, retryAfterSeconds: retryAfter },
-    headers: { 'retry-after': String(retryAfter) },
-  });
-}
-
-/**
- * Counts one hit against `rule` for `key` and throws RATE_LIMITED (429 with Retry-After) when over the limit.
- * Services call it with their own keys (account, phone); routes use `rateLimitHook` for per-IP limits.
- */
-export async function enforceRateLimit(
-  limiter: RateLimiter,
-  rule: RateLimitRule,
-  key: string,
-): Promise<void> {
-  const res = await limiter.consume(rule, key);
-  if (!res.allowed) throw limitExceeded(rule, res);
-}
+import { rateLimitError, type RateLimiter, type RateLimitRule } from '../infra/rate-limit/rate-limiter.js';
 
 /** A preHandler that limits a route per client IP (or another key taken from the request). */
 export function rateLimitHook(
@@ -33,7 +11,7 @@ export function rateLimitHook(
     const res = await limiter.consume(rule, key(request));
     void reply.header('x-ratelimit-limit', String(res.limit));
     void reply.header('x-ratelimit-remaining', String(res.remaining));
-    if (!res.allowed) throw limitExceeded(rule, res);
+    if (!res.allowed) throw rateLimitError(rule, res);
   };
 }
 

@@ -39,6 +39,9 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowedHeaders: ['authorization', 'content-type', 'x-request-id', 'idempotency-key'],
     exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining'],
+    // Lets a web app on a listed origin receive the social sign-in cookie that binds the flow to its browser
+    // (POST /v1/auth/oauth/:provider/authorize); the API itself authenticates with bearer tokens, not cookies.
+    credentials: true,
     maxAge: 600,
   });
 }

@@ -44,6 +44,7 @@ export const DEV_OUTBOX_CAPACITY = 200;
 
 export class DevOutbox {
   private readonly items: DevOutboxItem[] = [];
+  private readonly watchers = new Set<(item: DevOutboxItem) => void>();
   private readonly capacity: number;
   private readonly clock: Clock;
 
@@ -56,7 +57,17 @@ export class DevOutbox {
     const item: DevOutboxItem = { ...entry, at: this.clock.now() };
     this.items.push(item);
     if (this.items.length > this.capacity) this.items.splice(0, this.items.length - this.capacity);
+    for (const watch of this.watchers) watch({ ...item });
     return { ...item };
+  }
+
+  /**
+   * Calls `watch` with every item pushed from now on (the test harness registers each code as a secret that
+   * must never reach the logs). Returns the function that stops watching.
+   */
+  watch(watch: (item: DevOutboxItem) => void): () => void {
+    this.watchers.add(watch);
+    return () => this.watchers.delete(watch);
   }
 
   /** Matching items, oldest first (newest last). Copies, so a reader cannot rewrite history. */

@@ -10,6 +10,7 @@ import { MemoryRateLimiter, type RateLimitRule } from '../infra/rate-limit/rate-
 import type { Redis } from '../infra/redis.js';
 import type { Actor } from '../shared/context.js';
 import { AppError, isAppError, toErrorBody, type ErrorBody } from '../shared/errors.js';
+import { securityEvent } from '../shared/security-log.js';
 import type {
   AckResponse,
   ClientEventName,
@@ -207,7 +208,12 @@ export class Gateway {
 
     const limit = this.limiter.consumeSync(reg.rateLimit, socket.id);
     if (!limit.allowed) {
-      log.info({ event: 'rate_limited', rule: reg.rateLimit.name }, 'socket rate limit hit');
+      securityEvent(log, 'rate_limited', {
+        actor: socket.data.userId ?? null,
+        ip: socket.handshake.address,
+        rule: reg.rateLimit.name,
+        socketEvent: event,
+      });
       return fail(
         new AppError('RATE_LIMITED', undefined, { details: { retryAfterMs: limit.retryAfterMs } }),
         'rate_limited',

@@ -16,5 +16,7 @@ export interface Log {
 export interface RequestMeta {
   ip: string;
   userAgent: string | null;
+  /** The signed-in user making the request, if any: the `actor` of security events that have no other. */
+  actorId: string | null;
   log: Log;
 }

@@ -6,6 +6,7 @@ import { buildTestApp, type TestApp } from '../helpers/app.js';
 import {
   bearer,
   login,
+  sendPhoneCode,
   signUpWithEmail,
   trackTokens,
   uniqueNickname,
@@ -13,7 +14,7 @@ import {
 } from '../helpers/accounts.js';
 import { ManualClock } from '../helpers/clock.js';
 import type { Json } from '../helpers/http.js';
-import { connectSocket, nextEvent } from '../helpers/sockets.js';
+import { connectSocket, expectSessionEnded, nextEvent } from '../helpers/sockets.js';
 import { startFakeSmtp, type FakeSmtp } from '../fakes/smtp-server.js';
 
 const e164 = (phone: string) => `+82${phone.slice(1)}`;
@@ -118,13 +119,22 @@ describe('profile, password, phone, deletion and purge', () => {
     });
     expect(wrong.statusCode).toBe(403);
     t.secrets.add('brand new secret 1');
-    const ok = await t.app.inject({
-      method: 'POST',
-      url: '/v1/me/password',
-      headers: a.headers,
-      payload: { currentPassword: a.password, newPassword: 'brand new secret 1' },
+    const otherSocket = await connectSocket(t.url, { token: other.accessToken });
+    const ownSocket = await connectSocket(t.url, { token: a.accessToken });
+    const ended = await expectSessionEnded(otherSocket, async () => {
+      const ok = await t.app.inject({
+        method: 'POST',
+        url: '/v1/me/password',
+        headers: a.headers,
+        payload: { currentPassword: a.password, newPassword: 'brand new secret 1' },
+      });
+      expect(ok.statusCode).toBe(204);
     });
-    expect(ok.statusCode).toBe(204);
+    expect(ended).toEqual({ reason: 'session_ended' });
+    // Delivered in the same outbox pass: had this session's socket been told to go, it would be gone by now.
+    expect(ownSocket.connected).toBe(true);
+    otherSocket.close();
+    ownSocket.close();
     expect((await t.app.inject({ url: '/v1/me', headers: other.headers })).statusCode).toBe(401);
     expect((await t.app.inject({ url: '/v1/me', headers: a.headers })).statusCode).toBe(200);
     await login(t, a.email, 'brand new secret 1');
@@ -150,12 +160,24 @@ describe('profile, password, phone, deletion and purge', () => {
     t.secrets.add(code);
     expect(smtp.mails.filter((m) => m.to.includes('nobody-here@example.com'))).toHaveLength(0);
     t.secrets.add('reset by mail pass');
-    const reset = await t.app.inject({
+    // A password that is refused does not spend the code.
+    const weak = await t.app.inject({
       method: 'POST',
       url: '/v1/auth/password/reset',
-      payload: { email: a.email, code, newPassword: 'reset by mail pass' },
+      payload: { email: a.email, code, newPassword: 'password123' },
     });
-    expect(reset.statusCode).toBe(204);
+    expect((weak.json() as Json).code).toBe('WEAK_PASSWORD');
+    const socket = await connectSocket(t.url, { token: a.accessToken });
+    const ended = await expectSessionEnded(socket, async () => {
+      const reset = await t.app.inject({
+        method: 'POST',
+        url: '/v1/auth/password/reset',
+        payload: { email: a.email, code, newPassword: 'reset by mail pass' },
+      });
+      expect(reset.statusCode).toBe(204);
+    });
+    expect(ended).toEqual({ reason: 'session_ended' });
+    socket.close();
     expect((await t.app.inject({ url: '/v1/me', headers: a.headers })).statusCode).toBe(401);
     await login(t, a.email, 'reset by mail pass');
     const twice = await t.app.inject({
@@ -197,7 +219,8 @@ describe('profile, password, phone, deletion and purge', () => {
     });
     const tokens = trackTokens(t, (res.json() as Json).tokens);
     await resetCooldown(phone);
-    return { phone, password, userId: (res.json() as Json).user.id as string, ...tokens };
+    const { id: userId, nickname } = (res.json() as Json).user as { id: string; nickname: string };
+    return { phone, password, userId, nickname, ...tokens };
   }
 
   it('resets a phone account password with an SMS code', async () => {
@@ -210,6 +233,16 @@ describe('profile, password, phone, deletion and purge', () => {
     await t.app.modules.accounts.verification.idle();
     const code = codeFromOutbox(a.phone);
     t.secrets.add('reset by sms pass');
+    // The nickname rule needs the account, so it is checked once the code has matched; the code survives it.
+    const nickname = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/password/reset',
+      payload: { phone: a.phone, code, newPassword: a.nickname },
+    });
+    expect(nickname.json()).toMatchObject({
+      code: 'WEAK_PASSWORD',
+      details: [{ message: 'not your nickname' }],
+    });
     const reset = await t.app.inject({
       method: 'POST',
       url: '/v1/auth/password/reset',
@@ -250,13 +283,18 @@ describe('profile, password, phone, deletion and purge', () => {
         payload: { phone: newPhone, purpose: 'change_phone', code },
       })
     ).json() as Json;
-    const change = await t.app.inject({
-      method: 'POST',
-      url: '/v1/me/phone',
-      headers: a.headers,
-      payload: { phone: newPhone, verificationId, password: a.password },
+    const socket = await connectSocket(t.url, { token: other.accessToken });
+    const ended = await expectSessionEnded(socket, async () => {
+      const change = await t.app.inject({
+        method: 'POST',
+        url: '/v1/me/phone',
+        headers: a.headers,
+        payload: { phone: newPhone, verificationId, password: a.password },
+      });
+      expect(change.statusCode).toBe(204);
     });
-    expect(change.statusCode).toBe(204);
+    expect(ended).toEqual({ reason: 'session_ended' });
+    socket.close();
     expect((await t.app.inject({ url: '/v1/me', headers: other.headers })).statusCode).toBe(401);
     const me = (await t.app.inject({ url: '/v1/me', headers: a.headers })).json() as Json;
     expect(me.phone).toBe(`+82-10-****-${newPhone.slice(-4)}`);
@@ -343,7 +381,7 @@ describe('profile, password, phone, deletion and purge', () => {
     );
     expect(row).toMatchObject({ email: null, password_hash: null, bio: null });
     expect(row.purged_at).not.toBeNull();
-    expect(row.nickname).not.toBe(a.nickname);
+    expect(row.nickname).toMatch(/^deleted-[0-9a-f]{12}$/);
     const signin = await t.app.inject({
       method: 'POST',
       url: '/v1/auth/login',
@@ -352,5 +390,132 @@ describe('profile, password, phone, deletion and purge', () => {
     expect(signin.statusCode).toBe(401);
     const free = await t.app.inject({ url: `/v1/auth/nickname-availability?nickname=${a.nickname}` });
     expect((free.json() as Json).available).toBe(true);
+  });
+
+  it('refuses sign-in and restore once purgeAfter has passed, even before the purge job has run', async () => {
+    const a = await signUpWithEmail(t);
+    const del = await t.app.inject({
+      method: 'DELETE',
+      url: '/v1/me',
+      headers: a.headers,
+      payload: { password: a.password },
+    });
+    const purgeAfter = new Date((del.json() as Json).purgeAfter as string).getTime();
+    // Five minutes before the end of the window: signing in still offers a restore ticket (valid 10 minutes).
+    clock.advance(purgeAfter - clock.now().getTime() - 5 * 60_000);
+    const offer = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { email: a.email, password: a.password },
+    });
+    expect((offer.json() as Json).code).toBe('ACCOUNT_PENDING_DELETION');
+    const { restoreToken } = (offer.json() as Json).details as { restoreToken: string };
+
+    clock.advance(6 * 60_000);
+    const restore = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/restore',
+      payload: { restoreToken },
+    });
+    expect(restore.statusCode).toBe(401);
+    const signin = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { email: a.email, password: a.password },
+    });
+    expect(signin.statusCode).toBe(401);
+    expect((signin.json() as Json).code).toBe('INVALID_CREDENTIALS');
+    const [row] = await queryRows<Json>(
+      t.infra.database.db,
+      sql`select deleted_at, purged_at from users where id = ${a.userId}`,
+    );
+    expect(row.deleted_at).not.toBeNull();
+    expect(row.purged_at).toBeNull();
+  });
+
+  it('the purge erases the number from SMS records and codes; old codes go a day after expiry', async () => {
+    const a = await phoneAccount();
+    const phoneHash = t.app.modules.accounts.verification.phoneHash({
+      e164: e164(a.phone),
+      countryCode: '82',
+    });
+    const count = async (query: ReturnType<typeof sql>) =>
+      (await queryRows<{ n: number }>(t.infra.database.db, query))[0]!.n;
+    expect(
+      await count(sql`select count(*)::int as n from sms_messages where phone_hash = ${phoneHash}`),
+    ).toBe(1);
+
+    // A code for someone else, sent now: expired in 5 minutes, deleted by the daily job a day later.
+    const stranger = uniquePhone(t);
+    await sendPhoneCode(t, stranger);
+    await t.app.modules.accounts.verification.idle();
+    const strangerHash = t.app.modules.accounts.verification.phoneHash({
+      e164: e164(stranger),
+      countryCode: '82',
+    });
+    const codesOf = (hash: string) =>
+      count(sql`select count(*)::int as n from verification_challenges where target_hash = ${hash}`);
+    expect(await codesOf(strangerHash)).toBe(1);
+    const smsRows = await count(sql`select count(*)::int as n from sms_messages`);
+
+    await t.app.inject({
+      method: 'DELETE',
+      url: '/v1/me',
+      headers: a.headers,
+      payload: { password: a.password },
+    });
+    clock.advance(31 * 86_400_000);
+    await t.infra.jobs.send(t.app.modules.accounts.purgeJob, {});
+    await t.infra.jobs.runDue([t.app.modules.accounts.purgeJob.name]);
+
+    expect(
+      await count(sql`select count(*)::int as n from sms_messages where phone_hash = ${phoneHash}`),
+    ).toBe(0);
+    // The cost records stay, without the number.
+    expect(await count(sql`select count(*)::int as n from sms_messages`)).toBe(smsRows);
+    expect(await codesOf(phoneHash)).toBe(0);
+    expect(await codesOf(strangerHash)).toBe(0);
+    const [user] = await queryRows<Json>(
+      t.infra.database.db,
+      sql`select phone_hash, phone_enc, nickname from users where id = ${a.userId}`,
+    );
+    expect(user).toMatchObject({ phone_hash: null, phone_enc: null });
+    expect(user.nickname).toMatch(/^deleted-[0-9a-f]{12}$/);
+  });
+
+  it('keeps a fresh code through the daily cleanup', async () => {
+    const phone = uniquePhone(t);
+    await sendPhoneCode(t, phone);
+    await t.app.modules.accounts.account.cleanup();
+    const hash = t.app.modules.accounts.verification.phoneHash({ e164: e164(phone), countryCode: '82' });
+    const rows = await queryRows(
+      t.infra.database.db,
+      sql`select id from verification_challenges where target_hash = ${hash}`,
+    );
+    expect(rows).toHaveLength(1);
+  });
+
+  it('nobody may choose a nickname of a purged account (deleted-…)', async () => {
+    const a = await signUpWithEmail(t);
+    for (const nickname of ['deleted-0123456789ab', 'Deleted-me']) {
+      const signup = await t.app.inject({
+        method: 'POST',
+        url: '/v1/auth/signup/email',
+        payload: { email: `x${Date.now()}@example.com`, password: 'a fine password', nickname },
+      });
+      expect(signup.statusCode, nickname).toBe(400);
+      expect((signup.json() as Json).code).toBe('VALIDATION_FAILED');
+      const patch = await t.app.inject({
+        method: 'PATCH',
+        url: '/v1/me',
+        headers: a.headers,
+        payload: { nickname },
+      });
+      expect(patch.statusCode, nickname).toBe(400);
+      const available = await t.app.inject({
+        url: `/v1/auth/nickname-availability?nickname=${nickname}`,
+      });
+      expect((available.json() as Json).available).toBe(false);
+    }
   });
 });

@@ -7,8 +7,17 @@ import type { Json } from '../helpers/http.js';
 import { startFakeGoogle, type FakeGoogle } from '../fakes/google-server.js';
 import { startFakeKakao, type FakeKakao } from '../fakes/kakao-server.js';
 import { startFakeNaver, type FakeNaver } from '../fakes/naver-server.js';
+import { TestBrowser } from '../fakes/oauth-browser.js';
 
 const APP = 'https://app.example.com/auth/done';
+
+interface FlowOptions {
+  codeChallenge?: string;
+  headers?: Record<string, string>;
+  intent?: 'login' | 'link';
+  /** The browser the flow runs in (a fresh one by default). */
+  browser?: TestBrowser;
+}
 
 /**
  * Social login through the production adapters against local fakes speaking each provider's protocol
@@ -34,12 +43,19 @@ describe('social login', () => {
 
   const fakes = () => ({ kakao, naver, google });
 
-  /** Our start URL → the provider → our callback: returns where we send the browser back to the app. */
-  async function browserFlow(
-    provider: 'kakao' | 'naver' | 'google',
-    opts: { codeChallenge?: string; headers?: Record<string, string>; intent?: 'login' | 'link' } = {},
-  ) {
-    const start = await t.app.inject({
+  const newBrowser = () => new TestBrowser(t.config.http.publicUrl);
+
+  /** Our start URL → the provider → our callback, in one browser: returns where we send it back to the app. */
+  async function browserFlow(provider: 'kakao' | 'naver' | 'google', opts: FlowOptions = {}) {
+    const { authorizationUrl, callback, browser } = await startFlow(provider, opts);
+    const res = await browser.inject(t.app, { url: callback.pathname + callback.search });
+    return { res, authorizationUrl, callback, browser };
+  }
+
+  /** The flow up to the provider's redirect back to our callback, not followed. */
+  async function startFlow(provider: 'kakao' | 'naver' | 'google', opts: FlowOptions = {}) {
+    const browser = opts.browser ?? newBrowser();
+    const start = await browser.inject(t.app, {
       method: 'POST',
       url: `/v1/auth/oauth/${provider}/authorize`,
       headers: opts.headers ?? {},
@@ -51,10 +67,9 @@ describe('social login', () => {
     });
     expect(start.statusCode, start.body).toBe(200);
     const authorizationUrl = (start.json() as Json).authorizationUrl as string;
-    const callback = await fakes()[provider].authorize(authorizationUrl);
+    const callback = await fakes()[provider].authorize(authorizationUrl, { browser });
     expect(callback.pathname).toBe(`/v1/auth/oauth/${provider}/callback`);
-    const res = await t.app.inject({ url: callback.pathname + callback.search });
-    return { res, authorizationUrl, callback };
+    return { authorizationUrl, callback, browser };
   }
 
   async function exchange(appUrl: string, extra: Record<string, string> = {}) {
@@ -149,14 +164,11 @@ describe('social login', () => {
     const foreign = await t.app.inject({ url: `/v1/auth/oauth/naver/callback?code=x&state=${kakaoState}` });
     expect((foreign.json() as Json).code).toBe('OAUTH_STATE_INVALID');
 
-    const late = await t.app.inject({
-      method: 'POST',
-      url: '/v1/auth/oauth/naver/authorize',
-      payload: { intent: 'login', redirectUri: APP },
-    });
-    const lateCallback = await naver.authorize((late.json() as Json).authorizationUrl);
+    const late = await startFlow('naver');
     clock.advance(11 * 60_000);
-    const expired = await t.app.inject({ url: lateCallback.pathname + lateCallback.search });
+    const expired = await late.browser.inject(t.app, {
+      url: late.callback.pathname + late.callback.search,
+    });
     expect((expired.json() as Json).code).toBe('OAUTH_STATE_INVALID');
     expect(t.logs.entries().some((e) => e.event === 'auth.oauth.failure' && e.reason === 'state')).toBe(true);
   });
@@ -194,6 +206,13 @@ describe('social login', () => {
     expect((await exchange(loc, { codeVerifier: randomBytes(32).toString('base64url') })).statusCode).toBe(
       401,
     );
+    // One wrong verifier spends the code: no second guess, even with the right one.
+    expect((await exchange(loc, { codeVerifier: verifier })).statusCode).toBe(401);
+    const missing = await browserFlow('kakao', { codeChallenge: challenge });
+    expect((await exchange(missing.res.headers.location as string)).statusCode).toBe(401);
+    expect(
+      t.logs.entries().some((e) => e.event === 'auth.oauth.failure' && e.reason === 'app_code_verifier'),
+    ).toBe(true);
     const pkce2 = await browserFlow('google', { codeChallenge: challenge });
     const ok = await exchange(pkce2.res.headers.location as string, { codeVerifier: verifier });
     expect(ok.statusCode).toBe(200);
@@ -308,5 +327,175 @@ describe('social login', () => {
     });
     expect(last.statusCode).toBe(409);
     expect((last.json() as Json).code).toBe('LAST_SIGN_IN_METHOD');
+  });
+  it('binds a started sign-in to its browser: without the cookie, or with another, the callback is refused', async () => {
+    const callbackPath = '/v1/auth/oauth/kakao/callback';
+    // Sign-in started in the attacker's browser, with their own Kakao account; the finished callback URL handed
+    // to a victim (login CSRF) does nothing in the victim's browser, with or without a flow of its own.
+    const attacker = await startFlow('kakao');
+    const cookie = attacker.browser.cookies.get(
+      new URL(`${t.config.http.publicUrl}${callbackPath}`),
+      'moim_oauth',
+    );
+    expect(cookie).toMatch(/^[\w-]{43}$/);
+    const victim = newBrowser();
+    const bare = await victim.inject(t.app, { url: attacker.callback.pathname + attacker.callback.search });
+    expect(bare.statusCode).toBe(400);
+    expect((bare.json() as Json).code).toBe('OAUTH_STATE_INVALID');
+
+    const attacker2 = await startFlow('kakao');
+    const victim2 = (await startFlow('kakao')).browser;
+    const foreign = await victim2.inject(t.app, {
+      url: attacker2.callback.pathname + attacker2.callback.search,
+    });
+    expect((foreign.json() as Json).code).toBe('OAUTH_STATE_INVALID');
+    expect(String(foreign.headers['set-cookie'])).toMatch(
+      /^moim_oauth=; Path=\/v1\/auth\/oauth\/kakao\/callback; Max-Age=0/,
+    );
+    expect(t.logs.entries().some((e) => e.event === 'auth.oauth.failure' && e.reason === 'browser')).toBe(
+      true,
+    );
+
+    // The browser that started it finishes it, from the JSON endpoint and from the redirecting one.
+    const own = await browserFlow('kakao');
+    expect(own.res.statusCode).toBe(302);
+    expect(own.res.headers.location).toMatch(/^https:\/\/app\.example\.com\/auth\/done\?code=/);
+    const exchanged = await exchange(own.res.headers.location as string);
+    trackTokens(t, (exchanged.json() as Json).tokens);
+
+    const browser = newBrowser();
+    const start = await browser.inject(t.app, {
+      url: `/v1/auth/oauth/google/start?redirectUri=${encodeURIComponent(APP)}`,
+    });
+    expect(start.statusCode).toBe(302);
+    expect(start.headers['set-cookie']).toMatch(
+      /^moim_oauth=[\w-]{43}; Path=\/v1\/auth\/oauth\/google\/callback; Max-Age=600; HttpOnly; SameSite=Lax$/,
+    );
+    const back = await google.authorize(start.headers.location as string, { browser });
+    const done = await browser.inject(t.app, { url: back.pathname + back.search });
+    expect(done.headers.location).toMatch(/\?code=/);
+    trackTokens(t, ((await exchange(done.headers.location as string)).json() as Json).tokens);
+    // Spent: the browser no longer holds a key.
+    expect(
+      browser.cookies.get(new URL(`${t.config.http.publicUrl}/v1/auth/oauth/google/callback`), 'moim_oauth'),
+    ).toBeUndefined();
+  });
+
+  it("a link started by one person cannot be finished in another person's browser (link CSRF)", async () => {
+    const attacker = await signUpWithEmail(t);
+    const victimKakao = { id: 424_242, nickname: 'victim' };
+    // The attacker starts linking Kakao to their account and sends the provider URL to the victim, who signs in
+    // at Kakao: the callback in the victim's browser is refused, nothing is linked.
+    const start = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/oauth/kakao/authorize',
+      headers: attacker.headers,
+      payload: { intent: 'link', redirectUri: APP },
+    });
+    expect(start.headers['set-cookie']).toMatch(/^moim_oauth=/);
+    const victim = newBrowser();
+    const back = await kakao.authorize((start.json() as Json).authorizationUrl, {
+      as: victimKakao,
+      browser: victim,
+    });
+    const res = await victim.inject(t.app, { url: back.pathname + back.search });
+    expect((res.json() as Json).code).toBe('OAUTH_STATE_INVALID');
+    const me = (await t.app.inject({ url: '/v1/me', headers: attacker.headers })).json() as Json;
+    expect(me.providers).toEqual([]);
+    expect(
+      t.logs
+        .entries()
+        .some(
+          (e) => e.event === 'auth.oauth.failure' && e.reason === 'browser' && e.actor === attacker.userId,
+        ),
+    ).toBe(true);
+
+    // The victim's Kakao account is still free: signing in with it makes the victim's own account.
+    kakao.nextUser = victimKakao;
+    const own = await exchange((await browserFlow('kakao')).res.headers.location as string);
+    const body = own.json() as Json;
+    trackTokens(t, body.tokens);
+    expect(body.isNewUser).toBe(true);
+    expect(body.user.id).not.toBe(attacker.userId);
+  });
+
+  for (const provider of ['kakao', 'google', 'naver'] as const) {
+    it(`${provider}: a code injected into another flow is refused by the provider (${provider === 'naver' ? 'state' : 'PKCE'})`, async () => {
+      // A code meant for one flow (intercepted on its way back) replayed with a flow of the attacker's own: we
+      // redeem it with that flow's PKCE verifier (Kakao, Google) or state (Naver), which the provider refuses.
+      const victim = await startFlow(provider);
+      const attacker = await startFlow(provider);
+      const injected = new URL(attacker.callback);
+      injected.searchParams.set('code', victim.callback.code!);
+      const requests = fakes()[provider].tokenRequests.length;
+      const res = await attacker.browser.inject(t.app, { url: injected.pathname + injected.search });
+      expect(res.statusCode).toBe(302);
+      expect(res.headers.location).toBe(`${APP}?error=oauth_failed`);
+      const sent = fakes()[provider].tokenRequests.slice(requests);
+      expect(sent.map((f) => f.get('code'))).toEqual([victim.callback.code]);
+      if (provider === 'naver') expect(sent[0]!.get('state')).toBe(attacker.callback.state);
+      else expect(sent[0]!.get('code_verifier')).toMatch(/^[\w-]{43}$/);
+      expect(
+        t.logs
+          .entries()
+          .some(
+            (e) =>
+              e.event === 'auth.oauth.failure' && e.provider === provider && e.reason === 'invalid_grant',
+          ),
+      ).toBe(true);
+    });
+  }
+
+  it('a provider code redeemed twice is refused: replaying the callback, or the code under a new state', async () => {
+    for (const provider of ['kakao', 'naver', 'google'] as const) {
+      const first = await browserFlow(provider);
+      expect(first.res.headers.location, provider).toMatch(/\?code=/);
+      trackTokens(t, ((await exchange(first.res.headers.location as string)).json() as Json).tokens);
+      const requests = fakes()[provider].tokenRequests.length;
+      // The same URL again, in the same browser: the state is spent, the provider is not even asked.
+      const replay = await first.browser.inject(t.app, {
+        url: first.callback.pathname + first.callback.search,
+      });
+      expect((replay.json() as Json).code, provider).toBe('OAUTH_STATE_INVALID');
+      expect(fakes()[provider].tokenRequests.length).toBe(requests);
+      // The used code under a fresh, valid state: the provider refuses it.
+      const second = await startFlow(provider);
+      const injected = new URL(second.callback);
+      injected.searchParams.set('code', first.callback.code!);
+      if (provider === 'naver') injected.searchParams.set('state', second.callback.state!);
+      const res = await second.browser.inject(t.app, { url: injected.pathname + injected.search });
+      expect(res.headers.location, provider).toBe(`${APP}?error=oauth_failed`);
+      expect(fakes()[provider].tokenRequests.at(-1)!.get('code')).toBe(first.callback.code);
+    }
+  });
+});
+
+describe('social login behind https', () => {
+  let t: TestApp;
+  let kakao: FakeKakao;
+  beforeAll(async () => {
+    kakao = await startFakeKakao();
+    t = await buildTestApp({
+      env: { ...kakao.env, PUBLIC_URL: 'https://api.example.com', OAUTH_REDIRECT_ALLOWLIST: APP },
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+    await kakao.close();
+  });
+
+  it('marks the browser-binding cookie Secure, and a browser sends it back only over https', async () => {
+    const browser = new TestBrowser(t.config.http.publicUrl);
+    const start = await browser.inject(t.app, {
+      url: `/v1/auth/oauth/kakao/start?redirectUri=${encodeURIComponent(APP)}`,
+    });
+    expect(start.headers['set-cookie']).toMatch(
+      /^moim_oauth=[\w-]{43}; Path=\/v1\/auth\/oauth\/kakao\/callback; Max-Age=600; HttpOnly; SameSite=Lax; Secure$/,
+    );
+    const back = await kakao.authorize(start.headers.location as string, { browser });
+    expect(back.origin).toBe('https://api.example.com');
+    expect(browser.cookies.header(new URL(back.pathname, 'http://api.example.com'))).toBeUndefined();
+    const done = await browser.inject(t.app, { url: back.pathname + back.search });
+    expect(done.headers.location).toMatch(/\?code=/);
   });
 });

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, servicesMode, type TestApp } from '../helpers/app.js';
-import { bearer, login, signUpWithEmail, uniqueEmail, uniqueNickname } from '../helpers/accounts.js';
+import { buildTestApp, type TestApp } from '../helpers/app.js';
+import {
+  bearer,
+  login,
+  signUpWithEmail,
+  trackTokens,
+  uniqueEmail,
+  uniqueNickname,
+} from '../helpers/accounts.js';
 import { ManualClock } from '../helpers/clock.js';
 import type { Json } from '../helpers/http.js';
 
@@ -105,31 +112,97 @@ describe('email sign-up and password sign-in', () => {
     });
   });
 
-  it('throttles repeated failures per account with Retry-After; success resets the count', async () => {
-    const a = await signUpWithEmail(t);
-    const attempt = (password: string) =>
+  // These check the password scores of times over: argon2 is slow on purpose, and slower on a busy machine.
+  describe('throttling', { timeout: 120_000 }, () => {
+    const attempt = (email: string, password: string, ip: string) =>
       t.app.inject({
         method: 'POST',
         url: '/v1/auth/login',
-        payload: { email: a.email, password },
-        // Different client addresses: the per-account limit, not the per-IP one, must stop this.
-        remoteAddress: `10.0.0.${Math.floor(Math.random() * 200) + 1}`,
+        payload: { email, password },
+        remoteAddress: ip,
       });
-    for (let i = 0; i < 9; i++) expect((await attempt('wrong password!')).statusCode).toBe(401);
-    expect((await attempt(a.password)).statusCode).toBe(200);
-    const statuses: number[] = [];
-    for (let i = 0; i < 11; i++) statuses.push((await attempt('wrong password!')).statusCode);
-    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
-    const limited = await attempt(a.password);
-    expect(statuses[10]).toBe(429);
-    expect(limited.statusCode).toBe(429);
-    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
-    expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(15 * 60);
-    if (!servicesMode) {
-      // The lock expires by itself: no permanent lock-out of a victim.
+    const statuses = async (n: number, email: string, password: string, ip: string) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await attempt(email, password, ip)).statusCode);
+      return out;
+    };
+    const ruleOf = (res: { json(): unknown }) => (res.json() as Json).details?.rule as string | undefined;
+
+    it('throttles 10 failures per account and IP, with Retry-After; the holder still signs in from elsewhere; it expires', async () => {
+      const a = await signUpWithEmail(t);
+      expect(await statuses(10, a.email, 'wrong password!', '10.20.0.1')).toEqual(Array(10).fill(401));
+      const limited = await attempt(a.email, 'wrong password!', '10.20.0.1');
+      expect(limited.statusCode).toBe(429);
+      expect(ruleOf(limited)).toBe('login-account-ip');
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(15 * 60);
+      // The guesser keeps trying from their address: refused there, without touching the holder's budget.
+      expect(await statuses(20, a.email, 'wrong password!', '10.20.0.1')).toEqual(Array(20).fill(429));
+      expect((await attempt(a.email, a.password, '10.20.0.1')).statusCode).toBe(429);
+      const holder = await attempt(a.email, a.password, '10.20.0.2');
+      expect(holder.statusCode).toBe(200);
+      trackTokens(t, (holder.json() as Json).tokens);
+      // No permanent lock-out: the window ends by itself (on the injected clock, in both modes).
       clock.advance(15 * 60_000 + 1_000);
-      expect((await attempt(a.password)).statusCode).toBe(200);
-    }
+      expect((await attempt(a.email, 'wrong password!', '10.20.0.1')).statusCode).toBe(401);
+      const back = await attempt(a.email, a.password, '10.20.0.1');
+      expect(back.statusCode).toBe(200);
+      trackTokens(t, (back.json() as Json).tokens);
+    });
+
+    it('counts failures only: a success takes no budget and clears the account-and-IP count', async () => {
+      const a = await signUpWithEmail(t);
+      const ip = '10.21.0.1';
+      for (let round = 0; round < 3; round++) {
+        expect(await statuses(9, a.email, 'wrong password!', ip)).toEqual(Array(9).fill(401));
+        const ok = await attempt(a.email, a.password, ip);
+        expect(ok.statusCode, `round ${round}`).toBe(200);
+        trackTokens(t, (ok.json() as Json).tokens);
+      }
+      expect(await statuses(10, a.email, 'wrong password!', ip)).toEqual(Array(10).fill(401));
+      expect((await attempt(a.email, 'wrong password!', ip)).statusCode).toBe(429);
+    });
+
+    it('throttles 50 failures per IP across accounts; successes from that IP do not count', async () => {
+      const a = await signUpWithEmail(t);
+      const ip = '10.22.0.1';
+      for (let i = 0; i < 5; i++)
+        trackTokens(t, ((await attempt(a.email, a.password, ip)).json() as Json).tokens);
+      // Five accounts, ten guesses each: every per-account-and-IP count stays under its limit.
+      const guesses: number[] = [];
+      for (let i = 0; i < 5; i++) guesses.push(...(await statuses(10, uniqueEmail(), 'some guess 123', ip)));
+      expect(guesses).toEqual(Array(50).fill(401));
+      const limited = await attempt(uniqueEmail(), 'some guess 123', ip);
+      expect(limited.statusCode).toBe(429);
+      expect(ruleOf(limited)).toBe('login-ip');
+      expect((await attempt(a.email, a.password, ip)).statusCode).toBe(429);
+      const elsewhere = await attempt(a.email, a.password, '10.22.0.2');
+      expect(elsewhere.statusCode).toBe(200);
+      trackTokens(t, (elsewhere.json() as Json).tokens);
+      clock.advance(15 * 60_000 + 1_000);
+      expect((await attempt(uniqueEmail(), 'some guess 123', ip)).statusCode).toBe(401);
+    });
+
+    it('caps failures per account across all IPs at 100 an hour (ASVS 2.2.1), then lets the holder in again', async () => {
+      const a = await signUpWithEmail(t);
+      const guesses: number[] = [];
+      for (let ip = 1; ip <= 10; ip++) {
+        guesses.push(...(await statuses(10, a.email, 'distributed guess', `10.23.${ip}.1`)));
+      }
+      expect(guesses).toEqual(Array(100).fill(401));
+      const limited = await attempt(a.email, a.password, '10.23.99.1');
+      expect(limited.statusCode).toBe(429);
+      expect(ruleOf(limited)).toBe('login-account');
+      // Another account from the same addresses is not affected.
+      const b = await signUpWithEmail(t);
+      const other = await attempt(b.email, b.password, '10.23.1.1');
+      expect(other.statusCode).toBe(200);
+      trackTokens(t, (other.json() as Json).tokens);
+      clock.advance(60 * 60_000 + 1_000);
+      const back = await attempt(a.email, a.password, '10.23.99.1');
+      expect(back.statusCode).toBe(200);
+      trackTokens(t, (back.json() as Json).tokens);
+    });
   });
 
   it('logs sign-in successes and failures as security events with time, request id, actor and IP', async () => {

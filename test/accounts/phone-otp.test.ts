@@ -248,24 +248,75 @@ describe('phone verification over SENS', () => {
     expect(sens.messages.length).toBe(before);
   });
 
-  it('caps sends per IP and per number prefix (SMS pumping)', async () => {
+  /** How many messages the fake SENS accepted for these numbers. */
+  const deliveredTo = async (phones: string[]) => {
+    await t.app.modules.accounts.verification.idle();
+    const wanted = new Set(phones.map(e164));
+    return sens.messages.filter((m) => wanted.has(m.e164)).length;
+  };
+  const ruleOf = (res: { json(): unknown }) => (res.json() as Json).details?.rule as string | undefined;
+
+  it('caps sends per IP and per number prefix (SMS pumping), counted at the provider', async () => {
     // One IP, many numbers: the 5-minute burst limit trips first.
+    const burstPhones = Array.from({ length: 12 }, () => uniquePhone(t));
     const statuses: number[] = [];
-    for (let i = 0; i < 12; i++)
-      statuses.push((await sendCode(uniquePhone(t), 'signup', '10.4.0.1')).statusCode);
+    for (const phone of burstPhones) statuses.push((await sendCode(phone, 'signup', '10.4.0.1')).statusCode);
     expect(statuses.filter((s) => s === 202)).toHaveLength(10);
     expect(statuses.slice(10)).toEqual([429, 429]);
+    expect(await deliveredTo(burstPhones)).toBe(10);
 
     // Many IPs, numbers sharing all but the last 4 digits: the prefix velocity rule trips.
     const prefix = `0109${String(Date.now()).slice(-3)}`;
+    const prefixPhones = Array.from({ length: 22 }, (_, i) => `${prefix}${String(1000 + i)}`);
     const prefixStatuses: number[] = [];
-    for (let i = 0; i < 22; i++) {
-      const phone = `${prefix}${String(1000 + i)}`;
+    for (const [i, phone] of prefixPhones.entries()) {
       t.secrets.add(phone);
       prefixStatuses.push((await sendCode(phone, 'signup', `10.5.${i}.1`)).statusCode);
     }
     expect(prefixStatuses.filter((s) => s === 202)).toHaveLength(20);
     expect(prefixStatuses.slice(20)).toEqual([429, 429]);
+    expect(await deliveredTo(prefixPhones)).toBe(20);
+  });
+
+  it('caps one number at 10 codes a day, counted at the provider', async () => {
+    const phone = uniquePhone(t);
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      // A minute apart and from different addresses: only the per-number daily cap is left to trip.
+      const res = await sendCode(phone, 'signup', `10.6.${i}.1`);
+      statuses.push(res.statusCode);
+      if (res.statusCode === 429) expect(ruleOf(res)).toBe('otp-target-day');
+      await t.app.modules.accounts.verification.idle();
+      clock.advance(61_000);
+    }
+    expect(statuses).toEqual([...Array(10).fill(202), 429]);
+    expect(await deliveredTo([phone])).toBe(10);
+    clock.advance(24 * 3_600_000);
+    expect((await sendCode(phone, 'signup', '10.6.99.1')).statusCode).toBe(202);
+    expect(await deliveredTo([phone])).toBe(11);
+  });
+
+  it('caps one IP at 30 codes a day, counted at the provider', async () => {
+    const ip = '10.7.0.1';
+    const phones: string[] = [];
+    const statuses: number[] = [];
+    for (let burst = 0; burst < 4; burst++) {
+      // Ten at a time, past the 5-minute burst limit: only the daily cap is left to trip.
+      for (let i = 0; i < 10; i++) {
+        const phone = uniquePhone(t);
+        phones.push(phone);
+        const res = await sendCode(phone, 'signup', ip);
+        statuses.push(res.statusCode);
+        if (res.statusCode === 429) expect(ruleOf(res)).toBe('otp-ip-day');
+      }
+      // Delivered before time moves on: SENS refuses a request signed more than 5 minutes before it arrives.
+      await t.app.modules.accounts.verification.idle();
+      clock.advance(5 * 60_000 + 1_000);
+    }
+    expect(statuses).toEqual([...Array(30).fill(202), ...Array(10).fill(429)]);
+    expect(await deliveredTo(phones)).toBe(30);
+    clock.advance(24 * 3_600_000);
+    expect((await sendCode(uniquePhone(t), 'signup', ip)).statusCode).toBe(202);
   });
 
   it('a code for change_phone needs a signed-in user', async () => {
@@ -301,6 +352,19 @@ describe('SMS budget breaker', () => {
     await t.app.modules.accounts.verification.idle();
     expect(sens.messages).toHaveLength(3);
     expect(t.logs.entries().some((e) => e.event === 'sms.budget_exhausted' && e.level === 'warn')).toBe(true);
+
+    // Sign-in and reset codes for numbers without an account are never sent, but while the breaker is open
+    // they answer 503 as well: a 202 would tell them apart from registered numbers.
+    for (const purpose of ['login', 'reset']) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/auth/phone/send-code',
+        payload: { phone: uniquePhone(t), purpose },
+        remoteAddress: `10.9.9.${purpose.length}`,
+      });
+      expect(res.statusCode, purpose).toBe(503);
+      expect((res.json() as Json).code).toBe('SMS_UNAVAILABLE');
+    }
   });
 });
 

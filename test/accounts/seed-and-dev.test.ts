@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_PASSWORD, seed } from '../../src/seed.js';
-import { buildTestApp, type TestApp } from '../helpers/app.js';
-import { login, uniquePhone } from '../helpers/accounts.js';
+import { assertNoSecretsLogged, buildTestApp, LogCapture, type TestApp } from '../helpers/app.js';
+import { login, sendPhoneCode, uniqueEmail, uniqueNickname, uniquePhone } from '../helpers/accounts.js';
 import type { Json } from '../helpers/http.js';
+import { issuedSecrets } from '../helpers/secrets.js';
+import { startFakeKakao } from '../fakes/kakao-server.js';
 
 describe('moim seed', () => {
   let t: TestApp;
@@ -46,5 +48,44 @@ describe('development outbox', () => {
     const code = /\[(\d{6})\]/.exec(item.text)?.[1];
     expect(code).toMatch(/^\d{6}$/);
     t.secrets.add(code!);
+  });
+
+  it('registers what the app sends, what its dev outbox gets and what fakes issue as secrets, by itself', async () => {
+    const signup = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/signup/email',
+      payload: { email: uniqueEmail(), password: 'harness password 1', nickname: uniqueNickname() },
+    });
+    const { tokens } = signup.json() as Json;
+    expect(t.secrets.has(tokens.accessToken)).toBe(true);
+    expect(t.secrets.has(tokens.refreshToken)).toBe(true);
+    expect(t.secrets.has(tokens.sessionId)).toBe(false);
+
+    const phone = uniquePhone(t);
+    await sendPhoneCode(t, phone);
+    await t.app.modules.accounts.verification.idle();
+    const code = /\[(\d{6})\]/.exec(t.infra.devOutbox.last({ channel: 'sms' })!.text)![1]!;
+    expect(t.secrets.has(code)).toBe(true);
+    const verified = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/phone/verify',
+      payload: { phone, purpose: 'signup', code },
+    });
+    expect(t.secrets.has((verified.json() as Json).verificationId)).toBe(true);
+    // Error codes share the `code` key and are not secrets.
+    expect(t.secrets.has('CODE_INVALID')).toBe(false);
+
+    const kakao = await startFakeKakao();
+    const providerToken = kakao.issueAccessToken({ id: 1 });
+    await kakao.close();
+    expect(issuedSecrets.has(providerToken)).toBe(true);
+    expect(issuedSecrets.has(kakao.clientSecret!)).toBe(true);
+
+    // And a line that carries one fails the check; a code inside a longer number does not.
+    const logs = new LogCapture();
+    logs.write(`{"msg":"took 0.9${code}1 ms"}`);
+    expect(() => assertNoSecretsLogged(logs, [code])).not.toThrow();
+    logs.write(`{"msg":"your code is ${code}"}`);
+    expect(() => assertNoSecretsLogged(logs, [code])).toThrow(/Secrets found in the logs/);
   });
 });

@@ -5,7 +5,7 @@ import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { bearer, login, signUpWithEmail, trackTokens } from '../helpers/accounts.js';
 import { ManualClock } from '../helpers/clock.js';
 import type { Json } from '../helpers/http.js';
-import { connectSocket, nextEvent } from '../helpers/sockets.js';
+import { connectSocket, expectSessionEnded, nextEvent } from '../helpers/sockets.js';
 
 describe('refresh tokens and sessions', () => {
   let t: TestApp;
@@ -160,17 +160,59 @@ describe('refresh tokens and sessions', () => {
     socket.close();
   });
 
-  it('a socket can renew its access token, and is closed when the token expires unrenewed', async () => {
+  it('disconnects the sockets of a session whose refresh token is reused, within 5 s', async () => {
     const a = await signUpWithEmail(t);
     const socket = await connectSocket(t.url, { token: a.accessToken });
-    const fresh = await refresh(a.refreshToken);
+    const r1 = (await refresh(a.refreshToken)).json() as Json;
+    await refresh(r1.refreshToken);
+    const ended = await expectSessionEnded(socket, async () => {
+      expect(((await refresh(a.refreshToken)).json() as Json).code).toBe('TOKEN_REUSED');
+    });
+    expect(ended).toEqual({ reason: 'session_ended' });
+    socket.close();
+  });
+
+  it('closes a socket when its access token expires unrenewed; renewing takes a token of its own session only', async () => {
+    const a = await signUpWithEmail(t);
+    // The token has 3 s left when the socket connects: the socket goes when it runs out.
+    clock.advance(t.config.auth.accessTokenTtlSeconds * 1000 - 3_000);
+    const expiring = await connectSocket(t.url, { token: a.accessToken });
+    const closed = new Promise<void>((resolve) => expiring.once('disconnect', () => resolve()));
+    expect(await nextEvent(expiring, 'auth:expired', 5_000)).toEqual({ reason: 'token_expired' });
+    await closed;
+    expiring.close();
+
+    const b = await signUpWithEmail(t);
+    const socket = await connectSocket(t.url, { token: b.accessToken });
+    const fresh = await refresh(b.refreshToken);
     const renewed = await socket
       .timeout(5_000)
       .emitWithAck('auth:renew', { token: (fresh.json() as Json).accessToken });
-    expect(renewed.ok).toBe(true);
+    expect(renewed).toMatchObject({ ok: true, data: { expiresAt: expect.any(String) } });
     const foreign = await signUpWithEmail(t);
     const wrong = await socket.timeout(5_000).emitWithAck('auth:renew', { token: foreign.accessToken });
     expect(wrong).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
     socket.close();
+  });
+
+  it('lists only live sessions: not those idle for 30 days', async () => {
+    const a = await signUpWithEmail(t);
+    const idle = await login(t, a.email, a.password);
+    clock.advance(29 * 86_400_000);
+    const renewed = (await refresh(a.refreshToken)).json() as Json;
+    clock.advance(2 * 86_400_000);
+    // Access tokens last minutes: a fresh one to ask with.
+    const kept = (await refresh(renewed.refreshToken)).json() as Json;
+    const list = await t.app.inject({ url: '/v1/me/sessions', headers: bearer(kept.accessToken) });
+    const ids = ((list.json() as Json).items as Json[]).map((s) => s.id as string);
+    expect(ids).toEqual([a.sessionId]);
+    expect(ids).not.toContain(idle.sessionId);
+    // And it cannot be "revoked" any more: it is already gone.
+    const revoke = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/me/sessions/${idle.sessionId}`,
+      headers: bearer(kept.accessToken),
+    });
+    expect(revoke.statusCode).toBe(404);
   });
 });

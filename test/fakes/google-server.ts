@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { OAuth2Issuer, OAuth2Service, type MutableRedirectUri, type MutableToken } from 'oauth2-mock-server';
+import {
+  OAuth2Issuer,
+  OAuth2Service,
+  type MutableRedirectUri,
+  type MutableResponse,
+  type MutableToken,
+} from 'oauth2-mock-server';
 import {
   clientCredentials,
   closeServer,
@@ -12,7 +18,9 @@ import {
   redirect,
   sendJson,
   type ProviderRedirect,
+  type TestBrowser,
 } from './oauth-browser.js';
+import { issueSecret, secret } from '../helpers/secrets.js';
 
 export { ProviderRedirect } from './oauth-browser.js';
 
@@ -64,7 +72,11 @@ export interface FakeGoogle {
   advanceTime(ms: number): void;
   /** Forms posted to /token, oldest first. */
   tokenRequests: URLSearchParams[];
-  authorize(authorizationUrl: string, opts?: { as?: FakeGoogleUser }): Promise<ProviderRedirect>;
+  /** `browser`: whose cookies go along (the fake sets none, but a real provider's session would). */
+  authorize(
+    authorizationUrl: string,
+    opts?: { as?: FakeGoogleUser; browser?: TestBrowser },
+  ): Promise<ProviderRedirect>;
   close(): Promise<void>;
 }
 
@@ -83,6 +95,7 @@ export async function startFakeGoogle(
   const clientId = opts.clientId ?? 'fake-google-web.apps.googleusercontent.com';
   const clientSecret = opts.clientSecret ?? 'fake-google-client-secret';
   const nativeClientId = opts.nativeClientId ?? 'fake-google-ios.apps.googleusercontent.com';
+  issueSecret(clientSecret);
   const issuer = new OAuth2Issuer();
   await issuer.keys.generate('RS256');
   const service = new OAuth2Service(issuer);
@@ -109,6 +122,7 @@ export async function startFakeGoogle(
   service.on('beforeAuthorizeRedirect', (target: MutableRedirectUri, req: http.IncomingMessage) => {
     const code = target.url.searchParams.get('code');
     if (!code) return;
+    issueSecret(code);
     const q = new URL(req.url ?? '/', 'http://fake').searchParams;
     const challenge = q.get('code_challenge');
     codes.set(code, {
@@ -128,6 +142,13 @@ export async function startFakeGoogle(
     delete payload.amr;
     Object.assign(payload, { azp: clientId }, userClaims(entry.user), tamper ?? {});
     tamper = null;
+  });
+
+  // Every token the mock hands out (access, ID, refresh) must stay out of the app's logs.
+  service.on('beforeResponse', (response: MutableResponse) => {
+    if (response.body === '') return;
+    const { access_token: access, id_token: id, refresh_token: refresh } = response.body;
+    for (const token of [access, id, refresh]) if (typeof token === 'string') issueSecret(token);
   });
 
   async function tokenEndpoint(req: http.IncomingMessage, res: http.ServerResponse) {
@@ -240,13 +261,15 @@ export async function startFakeGoogle(
     tamperNext(claims) {
       tamper = { ...claims };
     },
-    idToken: (user, audience, claims = {}) =>
-      issuer.buildToken({
-        scopesOrTransform: (_header, claimsSet: Record<string, unknown>) => {
-          delete claimsSet.nbf;
-          Object.assign(claimsSet, { aud: audience, azp: audience }, userClaims(user), claims);
-        },
-      }),
+    idToken: async (user, audience, claims = {}) =>
+      secret(
+        await issuer.buildToken({
+          scopesOrTransform: (_header, claimsSet: Record<string, unknown>) => {
+            delete claimsSet.nbf;
+            Object.assign(claimsSet, { aud: audience, azp: audience }, userClaims(user), claims);
+          },
+        }),
+      ),
     denyNext() {
       deny = true;
     },
@@ -255,7 +278,11 @@ export async function startFakeGoogle(
     },
     tokenRequests,
     authorize: (authorizationUrl, o) =>
-      followAuthorization(authorizationUrl, o?.as ? { [FAKE_LOGIN_HEADER]: logins.register(o.as) } : {}),
+      followAuthorization(
+        authorizationUrl,
+        o?.as ? { [FAKE_LOGIN_HEADER]: logins.register(o.as) } : {},
+        o?.browser,
+      ),
     close: () => closeServer(server),
   };
 }

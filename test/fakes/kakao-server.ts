@@ -11,7 +11,9 @@ import {
   sendJson,
   bearer,
   type ProviderRedirect,
+  type TestBrowser,
 } from './oauth-browser.js';
+import { issueSecret, secret } from '../helpers/secrets.js';
 
 export { ProviderRedirect } from './oauth-browser.js';
 
@@ -72,7 +74,11 @@ export interface FakeKakao {
   /** Forms posted to /oauth/token, oldest first. */
   tokenRequests: URLSearchParams[];
   /** The browser step: requests the authorization URL and returns the redirect back to us, unfollowed. */
-  authorize(authorizationUrl: string, opts?: { as?: FakeKakaoUser }): Promise<ProviderRedirect>;
+  /** `browser`: whose cookies go along (the fake sets none, but a real provider's session would). */
+  authorize(
+    authorizationUrl: string,
+    opts?: { as?: FakeKakaoUser; browser?: TestBrowser },
+  ): Promise<ProviderRedirect>;
   close(): Promise<void>;
 }
 
@@ -91,6 +97,7 @@ export async function startFakeKakao(opts: FakeKakaoOptions = {}): Promise<FakeK
   const clientId = opts.clientId ?? 'fake-kakao-rest-api-key';
   const clientSecret = opts.clientSecret === undefined ? 'fake-kakao-client-secret' : opts.clientSecret;
   const appId = opts.appId ?? '123456';
+  issueSecret(clientSecret);
   const codes = new Map<string, CodeEntry>();
   const tokens = new Map<string, { user: FakeKakaoUser; appId: string; expiresAt: number }>();
   const logins = new LoginTickets<FakeKakaoUser>();
@@ -102,6 +109,7 @@ export async function startFakeKakao(opts: FakeKakaoOptions = {}): Promise<FakeK
 
   function issue(user: FakeKakaoUser, forApp: string, expiresIn = 21599): string {
     const token = randomBytes(40).toString('base64url');
+    issueSecret(token);
     tokens.set(token, { user: { ...user }, appId: forApp, expiresAt: now() + expiresIn * 1000 });
     return token;
   }
@@ -128,6 +136,7 @@ export async function startFakeKakao(opts: FakeKakaoOptions = {}): Promise<FakeK
       back.searchParams.set('error_description', 'User denied access');
     } else {
       const code = randomBytes(30).toString('base64url');
+      issueSecret(code);
       codes.set(code, { user: { ...user }, redirectUri, challenge, expiresAt: now() + CODE_TTL_MS });
       back.searchParams.set('code', code);
     }
@@ -182,7 +191,7 @@ export async function startFakeKakao(opts: FakeKakaoOptions = {}): Promise<FakeK
       token_type: 'bearer',
       access_token: issue(entry.user, appId),
       expires_in: 21599,
-      refresh_token: randomBytes(40).toString('base64url'),
+      refresh_token: secret(randomBytes(40).toString('base64url')),
       refresh_token_expires_in: 5183999,
       scope: 'profile_image profile_nickname account_email',
     });
@@ -277,7 +286,11 @@ export async function startFakeKakao(opts: FakeKakaoOptions = {}): Promise<FakeK
     },
     tokenRequests,
     authorize: (authorizationUrl, o) =>
-      followAuthorization(authorizationUrl, o?.as ? { [FAKE_LOGIN_HEADER]: logins.register(o.as) } : {}),
+      followAuthorization(
+        authorizationUrl,
+        o?.as ? { [FAKE_LOGIN_HEADER]: logins.register(o.as) } : {},
+        o?.browser,
+      ),
     close: () => closeServer(server),
   };
 }

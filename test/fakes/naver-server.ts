@@ -11,7 +11,9 @@ import {
   redirect,
   sendJson,
   type ProviderRedirect,
+  type TestBrowser,
 } from './oauth-browser.js';
+import { issueSecret, secret } from '../helpers/secrets.js';
 
 export { ProviderRedirect } from './oauth-browser.js';
 
@@ -30,7 +32,8 @@ export interface FakeNaverUser {
  * - `GET /oauth2.0/authorize`: 302 back to `redirect_uri` with `code` and `state` (or `error=access_denied` after
  *   `denyNext()`).
  * - `/oauth2.0/token` (GET query string as in Naver's guide, or POST form): checks client id and secret, that the
- *   code exists, is unused and younger than 10 minutes, and the `state` when one is sent. Like Naver it answers
+ *   code exists, is unused and younger than 10 minutes, and the `state`, which Naver's guide lists as required
+ *   and which must be the one the code was issued with. Like Naver it answers
  *   failures with HTTP 200 and `{ error, error_description }` (a used code: `invalid_request` / "no valid data
  *   in session").
  * - `GET /v1/nid/me`: `{ resultcode: '00', message: 'success', response: { id, nickname, … } }`; a bad token gets
@@ -51,7 +54,11 @@ export interface FakeNaver {
   advanceTime(ms: number): void;
   /** Parameters received by /oauth2.0/token (query or form), oldest first. */
   tokenRequests: URLSearchParams[];
-  authorize(authorizationUrl: string, opts?: { as?: FakeNaverUser }): Promise<ProviderRedirect>;
+  /** `browser`: whose cookies go along (the fake sets none, but a real provider's session would). */
+  authorize(
+    authorizationUrl: string,
+    opts?: { as?: FakeNaverUser; browser?: TestBrowser },
+  ): Promise<ProviderRedirect>;
   close(): Promise<void>;
 }
 
@@ -62,6 +69,7 @@ export async function startFakeNaver(
 ): Promise<FakeNaver> {
   const clientId = opts.clientId ?? 'fake-naver-client-id';
   const clientSecret = opts.clientSecret ?? 'fake-naver-client-secret';
+  issueSecret(clientSecret);
   const codes = new Map<string, { user: FakeNaverUser; state: string | null; expiresAt: number }>();
   const tokens = new Map<string, { user: FakeNaverUser; expiresAt: number }>();
   const logins = new LoginTickets<FakeNaverUser>();
@@ -73,6 +81,7 @@ export async function startFakeNaver(
 
   function issue(user: FakeNaverUser): string {
     const token = randomBytes(48).toString('base64');
+    issueSecret(token);
     tokens.set(token, { user: { ...user }, expiresAt: now() + 3600_000 });
     return token;
   }
@@ -93,6 +102,7 @@ export async function startFakeNaver(
       back.searchParams.set('error_description', 'Canceled By User');
     } else {
       const code = randomBytes(12).toString('base64url');
+      issueSecret(code);
       codes.set(code, { user: { ...user }, state, expiresAt: now() + CODE_TTL_MS });
       back.searchParams.set('code', code);
     }
@@ -111,12 +121,12 @@ export async function startFakeNaver(
     const entry = codes.get(code);
     codes.delete(code);
     const sentState = params.get('state');
-    if (!entry || entry.expiresAt <= now() || (sentState !== null && sentState !== entry.state)) {
+    if (!entry || entry.expiresAt <= now() || !sentState || sentState !== entry.state) {
       return sendJson(res, 200, { error: 'invalid_request', error_description: 'no valid data in session' });
     }
     sendJson(res, 200, {
       access_token: issue(entry.user),
-      refresh_token: randomBytes(24).toString('base64url'),
+      refresh_token: secret(randomBytes(24).toString('base64url')),
       token_type: 'bearer',
       // Naver sends this one as a string.
       expires_in: '3600',
@@ -183,7 +193,11 @@ export async function startFakeNaver(
     },
     tokenRequests,
     authorize: (authorizationUrl, o) =>
-      followAuthorization(authorizationUrl, o?.as ? { [FAKE_LOGIN_HEADER]: logins.register(o.as) } : {}),
+      followAuthorization(
+        authorizationUrl,
+        o?.as ? { [FAKE_LOGIN_HEADER]: logins.register(o.as) } : {},
+        o?.browser,
+      ),
     close: () => closeServer(server),
   };
 }

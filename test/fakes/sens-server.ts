@@ -1,6 +1,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { codesIn, issueSecret } from '../helpers/secrets.js';
 
 /**
  * A local stand-in for Naver Cloud SENS's send endpoint (POST /sms/v2/services/{serviceId}/messages), strict
@@ -77,6 +78,7 @@ export async function startFakeSens(options: FakeSensOptions = {}): Promise<Fake
   const registeredFrom = options.from ?? '0212345678';
   const now = options.now ?? (() => Date.now());
   const sendPath = `/sms/v2/services/${serviceId}/messages`;
+  issueSecret(accessKey, secretKey);
 
   const messages: FakeSensMessage[] = [];
   const rejections: FakeSensRejection[] = [];
@@ -143,6 +145,8 @@ export async function startFakeSens(options: FakeSensOptions = {}): Promise<Fake
       const requestId = `RSSA-${randomUUID()}`;
       const at = new Date(now());
       for (const m of parsed.messages) {
+        // What the phone would show: its code must never reach the app's logs.
+        issueSecret(...codesIn(m.content ?? parsed.content));
         const countryCode = parsed.countryCode;
         messages.push({
           type: parsed.type,

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { codesIn, issueSecret } from '../helpers/secrets.js';
 import { simpleParser, type AddressObject } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 
@@ -60,6 +61,7 @@ export interface FakeSmtp {
 export async function startFakeSmtp(options: FakeSmtpOptions = {}): Promise<FakeSmtp> {
   const user = options.user ?? 'moim';
   const password = options.password ?? 'fake-smtp-password';
+  issueSecret(password);
   const mails: FakeMail[] = [];
   const rejects: number[] = [];
   const waiters = new Set<() => void>();
@@ -93,6 +95,7 @@ export async function startFakeSmtp(options: FakeSmtpOptions = {}): Promise<Fake
         const raw = Buffer.concat(chunks);
         simpleParser(raw).then(
           (parsed) => {
+            issueSecret(...codesIn(parsed.subject), ...codesIn(parsed.text));
             mails.push({
               envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
               envelopeTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),

@@ -217,8 +217,10 @@ describe('global rate limit', () => {
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
     const health = await t.app.inject({ method: 'GET', url: '/health/live' });
     expect(health.statusCode).toBe(200);
-    expect(t.logs.entries().some((e) => e.event === 'request_denied' && e.code === 'RATE_LIMITED')).toBe(
-      true,
-    );
+    expect(
+      t.logs
+        .entries()
+        .some((e) => e.security === true && e.event === 'rate_limited' && e.rule === 'global-ip'),
+    ).toBe(true);
   });
 });

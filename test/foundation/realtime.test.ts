@@ -65,7 +65,9 @@ describe('realtime gateway', () => {
     const other = await buildTestApp({ listen: true });
     const client = await connectSocket(other.url, { token: (await signUpWithEmail(other)).accessToken });
     const notice = nextEvent<{ reconnectInMs: number }>(client, 'system:shutdown');
-    const disconnected = new Promise<string>((resolve) => client.once('disconnect', (reason) => resolve(reason)));
+    const disconnected = new Promise<string>((resolve) =>
+      client.once('disconnect', (reason) => resolve(reason)),
+    );
     const started = Date.now();
     await other.close();
     expect(await notice).toEqual({ reconnectInMs: 1000 });

@@ -14,7 +14,11 @@ export function uniqueEmail(): string {
 
 /** A random Korean mobile number, registered with the app's secret set in every format it may be typed. */
 export function uniquePhone(t?: TestApp): string {
-  const rest = String(randomInt(10_000_000, 99_999_999));
+  let rest: string;
+  // 010-597x … 010-599x are not assigned (libphonenumber refuses them).
+  do {
+    rest = String(randomInt(10_000_000, 99_999_999));
+  } while (/^59[7-9]/.test(rest));
   const phone = `010${rest}`;
   t?.secrets.add(phone);
   t?.secrets.add(`+8210${rest}`);
@@ -70,4 +74,20 @@ export async function login(t: TestApp, email: string, password: string) {
   const res = await t.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password } });
   if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
   return trackTokens(t, (res.json() as Json).tokens);
+}
+
+/** `POST /v1/auth/phone/send-code` for `phone` (signed in with `headers`, from `ip`), as an app would. */
+export function sendPhoneCode(
+  t: TestApp,
+  phone: string,
+  purpose: 'signup' | 'login' | 'reset' | 'change_phone' = 'signup',
+  opts: { ip?: string; headers?: Record<string, string> } = {},
+) {
+  return t.app.inject({
+    method: 'POST',
+    url: '/v1/auth/phone/send-code',
+    payload: { phone, purpose },
+    ...(opts.headers ? { headers: opts.headers } : {}),
+    ...(opts.ip ? { remoteAddress: opts.ip } : {}),
+  });
 }

@@ -9,6 +9,7 @@ import type { Database } from '../../src/infra/db/database.js';
 import { createInfra, type Infra } from '../../src/infra/infra.js';
 import { createLogger } from '../../src/infra/logger.js';
 import { openTestDatabase } from './database.js';
+import { codesIn, containsSecret, issuedSecrets, secretsInJson, secretsInUrl } from './secrets.js';
 
 /** Every log line an app wrote, kept so tests can assert on security events and on the absence of secrets. */
 export class LogCapture {
@@ -34,8 +35,10 @@ export interface TestApp {
   /** Database URL in services mode, for another node sharing this database. */
   databaseUrl: string | undefined;
   /**
-   * Every secret the test issued or typed (tokens, codes, passwords, raw phone numbers). Closing the app fails
-   * if any of them appears in its logs.
+   * Every secret of this app: registered automatically (each token, code, state and verification id in a JSON
+   * body, redirect or cookie the app sends; each code the dev outbox receives) and by hand for what the test
+   * types (passwords, raw phone numbers). Closing the app fails if any of them, or any secret a fake provider
+   * issued (`issuedSecrets`), appears in its logs.
    */
   secrets: Set<string>;
   close(): Promise<void>;
@@ -57,9 +60,9 @@ export interface TestAppOptions {
 export const servicesMode = Boolean(process.env.DATABASE_URL);
 
 /** ASVS 16.2.5: no token, code, password or raw phone number may ever reach a log line. */
-export function assertNoSecretsLogged(logs: LogCapture, secrets: Set<string>): void {
+export function assertNoSecretsLogged(logs: LogCapture, secrets: Iterable<string>): void {
   const text = logs.text();
-  const leaked = [...secrets].filter((s) => s.length >= 4 && text.includes(s));
+  const leaked = [...new Set(secrets)].filter((s) => s.length >= 4 && containsSecret(text, s));
   if (leaked.length > 0) {
     throw new Error(`Secrets found in the logs: ${leaked.map((s) => `${s.slice(0, 3)}…`).join(', ')}`);
   }
@@ -109,7 +112,9 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     outboxPollMs: 100,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
+  const secrets = new Set<string>();
   const app = await buildApp(infra);
+  captureSecrets(app, infra, secrets);
   opts.extraRoutes?.(app);
   // Jobs are enqueued for real; tests run them with `infra.jobs.runDue()` instead of waiting for polling.
   await infra.jobs.start({ work: false });
@@ -120,7 +125,6 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   }
 
   let closed = false;
-  const secrets = new Set<string>();
   return {
     app,
     infra,
@@ -134,7 +138,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
       closed = true;
       await app.modules.accounts.verification.idle();
       await app.close();
-      assertNoSecretsLogged(logs, secrets);
+      assertNoSecretsLogged(logs, [...secrets, ...issuedSecrets]);
       if (ownsDatabase) {
         await infra.close();
       } else {
@@ -145,4 +149,34 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
       await fs.rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Registers as secrets of the app, with no help from the test: every code its dev outbox receives (SMS and mail),
+ * and every token, code, state or verification id in a JSON body, a redirect or a cookie it sends, whoever the
+ * client is (inject, fetch, a socket's HTTP handshake).
+ */
+function captureSecrets(app: App, infra: Infra, secrets: Set<string>): void {
+  infra.devOutbox.watch((item) => {
+    for (const code of codesIn(item.text)) secrets.add(code);
+    for (const code of codesIn(item.subject)) secrets.add(code);
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    const location = reply.getHeader('location');
+    if (typeof location === 'string') secretsInUrl(location, secrets);
+    const cookies = reply.getHeader('set-cookie');
+    for (const cookie of Array.isArray(cookies) ? cookies : cookies ? [String(cookies)] : []) {
+      const value = /^[^=]+=([^;]*)/.exec(cookie)?.[1];
+      if (value) secrets.add(value);
+    }
+    const type = String(reply.getHeader('content-type') ?? '');
+    if (typeof payload === 'string' && type.includes('json')) {
+      try {
+        secretsInJson(JSON.parse(payload), secrets);
+      } catch {
+        // not JSON after all
+      }
+    }
+    return payload;
+  });
 }

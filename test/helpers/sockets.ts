@@ -53,3 +53,22 @@ export function nextEvent<T = unknown>(socket: TestSocket, event: string, timeou
     socket.once(event, onEvent);
   });
 }
+
+/**
+ * Resolves once the server has told the socket its session ended (`auth:expired`) and closed it; rejects if that
+ * takes `withinMs` or more after `action` started.
+ */
+export async function expectSessionEnded(
+  socket: TestSocket,
+  action: () => Promise<unknown>,
+  withinMs = 5_000,
+): Promise<{ reason: string }> {
+  const expired = nextEvent<{ reason: string }>(socket, 'auth:expired', withinMs);
+  const gone = new Promise<number>((resolve) => socket.once('disconnect', () => resolve(Date.now())));
+  const started = Date.now();
+  await action();
+  const event = await expired;
+  const elapsed = (await gone) - started;
+  if (elapsed >= withinMs) throw new Error(`socket disconnected after ${elapsed} ms`);
+  return event;
+}

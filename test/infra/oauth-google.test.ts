@@ -15,6 +15,8 @@ import { startFakeGoogle, type FakeGoogle, type FakeGoogleUser } from '../fakes/
 import { closeServer, listenLoopback, sendJson } from '../fakes/oauth-browser.js';
 
 const CALLBACK = 'http://127.0.0.1:3000/v1/auth/oauth/google/callback';
+/** Kakao and Google do not take the state back at the token endpoint; the caller has checked it. */
+const CHECKED_STATE = 'checked-by-the-caller';
 const nowS = () => Math.floor(Date.now() / 1000);
 
 /** The production Google (OIDC) adapter against oauth2-mock-server behind the Google-like fake. */
@@ -66,6 +68,7 @@ describe('GoogleProvider', () => {
       picture: 'https://lh3.googleusercontent.com/a/x',
     });
     const profile = await google.exchangeCode({
+      state: CHECKED_STATE,
       code: s.code,
       redirectUri: CALLBACK,
       codeVerifier: s.codeVerifier,
@@ -87,6 +90,7 @@ describe('GoogleProvider', () => {
   it('keeps an unverified address unverified', async () => {
     const s = await signIn({ sub: 'g-unverified', email: 'x@example.com', emailVerified: false });
     const profile = await google.exchangeCode({
+      state: CHECKED_STATE,
       code: s.code,
       redirectUri: CALLBACK,
       codeVerifier: s.codeVerifier,
@@ -97,13 +101,20 @@ describe('GoogleProvider', () => {
 
   it('refuses a code redeemed twice and a wrong PKCE verifier (invalid_grant)', async () => {
     const s = await signIn();
-    const params = { code: s.code, redirectUri: CALLBACK, codeVerifier: s.codeVerifier, nonce: s.nonce };
+    const params = {
+      code: s.code,
+      state: CHECKED_STATE,
+      redirectUri: CALLBACK,
+      codeVerifier: s.codeVerifier,
+      nonce: s.nonce,
+    };
     await google.exchangeCode(params);
     await expect(google.exchangeCode(params)).rejects.toMatchObject({ reason: 'invalid_grant' });
 
     const t = await signIn();
     await expect(
       google.exchangeCode({
+        state: CHECKED_STATE,
         code: t.code,
         redirectUri: CALLBACK,
         codeVerifier: generateCodeVerifier(),
@@ -125,6 +136,7 @@ describe('GoogleProvider', () => {
     fake.tamperNext(claims);
     await expect(
       google.exchangeCode({
+        state: CHECKED_STATE,
         code: s.code,
         redirectUri: CALLBACK,
         codeVerifier: s.codeVerifier,

@@ -7,6 +7,8 @@ import { codeChallengeS256, generateCodeVerifier, generateState } from '../../sr
 import { startFakeKakao, type FakeKakao } from '../fakes/kakao-server.js';
 
 const CALLBACK = 'http://127.0.0.1:3000/v1/auth/oauth/kakao/callback';
+/** Kakao and Google do not take the state back at the token endpoint; the caller has checked it. */
+const CHECKED_STATE = 'checked-by-the-caller';
 
 /** The production Kakao adapter against the local fake speaking Kakao's REST protocol. */
 describe('KakaoProvider', () => {
@@ -28,6 +30,9 @@ describe('KakaoProvider', () => {
     expect(back.code).toBeTruthy();
     return { code: back.code!, codeVerifier, url };
   }
+
+  const redeem = (code: string, codeVerifier: string, provider = kakao) =>
+    provider.exchangeCode({ state: CHECKED_STATE, code, redirectUri: CALLBACK, codeVerifier, nonce: null });
 
   it('sends the browser to /oauth/authorize with state and an S256 PKCE challenge, and no nonce', async () => {
     const verifier = generateCodeVerifier();
@@ -59,7 +64,7 @@ describe('KakaoProvider', () => {
         avatarUrl: 'https://k.kakaocdn.net/r.jpg',
       },
     });
-    const profile = await kakao.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null });
+    const profile = await redeem(code, codeVerifier);
     expect(profile).toEqual({
       provider: 'kakao',
       providerUserId: '4200000001',
@@ -80,16 +85,14 @@ describe('KakaoProvider', () => {
     const { code, codeVerifier } = await signIn(kakao, fake, {
       as: { id: 77, nickname: 'n', email: 'maybe@example.com', emailVerified: false },
     });
-    const profile = await kakao.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null });
+    const profile = await redeem(code, codeVerifier);
     expect(profile).toMatchObject({ email: 'maybe@example.com', emailVerified: false, avatarUrl: null });
   });
 
   it('refuses a code redeemed twice (invalid_grant), without echoing the code', async () => {
     const { code, codeVerifier } = await signIn();
-    await kakao.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null });
-    const err = await kakao
-      .exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null })
-      .catch((e: unknown) => e);
+    await redeem(code, codeVerifier);
+    const err = await redeem(code, codeVerifier).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OAuthError);
     expect(err).toMatchObject({ reason: 'invalid_grant' });
     expect((err as Error).message).toContain('KOE320');
@@ -99,22 +102,27 @@ describe('KakaoProvider', () => {
   it('refuses a wrong PKCE verifier (invalid_grant)', async () => {
     const { code } = await signIn();
     await expect(
-      kakao.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier: generateCodeVerifier(), nonce: null }),
+      kakao.exchangeCode({
+        state: CHECKED_STATE,
+        code,
+        redirectUri: CALLBACK,
+        codeVerifier: generateCodeVerifier(),
+        nonce: null,
+      }),
     ).rejects.toMatchObject({ reason: 'invalid_grant' });
   });
 
   it('refuses a code older than 10 minutes (invalid_grant)', async () => {
     const { code, codeVerifier } = await signIn();
     fake.advanceTime(10 * 60_000 + 1);
-    await expect(
-      kakao.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null }),
-    ).rejects.toMatchObject({ reason: 'invalid_grant' });
+    await expect(redeem(code, codeVerifier)).rejects.toMatchObject({ reason: 'invalid_grant' });
   });
 
   it('reports a redirect URI mismatch and bad client credentials as provider errors, not bad codes', async () => {
     const first = await signIn();
     await expect(
       kakao.exchangeCode({
+        state: CHECKED_STATE,
         code: first.code,
         redirectUri: `${CALLBACK}/other`,
         codeVerifier: first.codeVerifier,
@@ -128,6 +136,7 @@ describe('KakaoProvider', () => {
     const second = await signIn();
     const err = await wrongSecret
       .exchangeCode({
+        state: CHECKED_STATE,
         code: second.code,
         redirectUri: CALLBACK,
         codeVerifier: second.codeVerifier,
@@ -143,9 +152,7 @@ describe('KakaoProvider', () => {
     try {
       const provider = createOAuthProviders(loadConfig(open.env)).get('kakao')!;
       const { code, codeVerifier } = await signIn(provider, open);
-      expect(
-        (await provider.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier, nonce: null })).provider,
-      ).toBe('kakao');
+      expect((await redeem(code, codeVerifier, provider)).provider).toBe('kakao');
       expect(open.tokenRequests.at(-1)!.has('client_secret')).toBe(false);
     } finally {
       await open.close();

@@ -30,8 +30,8 @@ describe('NaverProvider', () => {
     expect(back.state).toBe(state);
     return { code: back.code!, state };
   }
-  const exchange = (code: string) =>
-    naver.exchangeCode({ code, redirectUri: CALLBACK, codeVerifier: null, nonce: null });
+  const exchange = ({ code, state }: { code: string; state: string }) =>
+    naver.exchangeCode({ code, state, redirectUri: CALLBACK, codeVerifier: null, nonce: null });
 
   it('sends the browser to /oauth2.0/authorize with state only (Naver has no PKCE and no nonce)', async () => {
     const url = await naver.authorizationUrl({
@@ -55,14 +55,14 @@ describe('NaverProvider', () => {
   });
 
   it('redeems a code for the profile; the address is never taken as verified', async () => {
-    const { code } = await signIn({
+    const flow = await signIn({
       id: 'nv-32-abc',
       nickname: '네이버곰',
       name: '김철수',
       email: 'bear@naver.com',
       profileImage: 'https://phinf.pstatic.net/b.png',
     });
-    expect(await exchange(code)).toEqual({
+    expect(await exchange(flow)).toEqual({
       provider: 'naver',
       providerUserId: 'nv-32-abc',
       nickname: '네이버곰',
@@ -72,45 +72,46 @@ describe('NaverProvider', () => {
     });
     const sent = fake.tokenRequests.at(-1)!;
     expect(sent.get('client_secret')).toBe(fake.clientSecret);
-    expect(sent.get('code')).toBe(code);
+    expect(sent.get('code')).toBe(flow.code);
+    expect(sent.get('state')).toBe(flow.state);
   });
 
   it('never uses the legal name as a nickname', async () => {
-    const { code } = await signIn({ id: 'nv-no-nick', name: '김철수' });
-    expect((await exchange(code)).nickname).toBeNull();
+    expect((await exchange(await signIn({ id: 'nv-no-nick', name: '김철수' }))).nickname).toBeNull();
   });
 
   it('reads Naver’s HTTP 200 error answer: a code redeemed twice or too late is invalid_grant', async () => {
-    const { code } = await signIn();
-    await exchange(code);
-    await expect(exchange(code)).rejects.toMatchObject({ reason: 'invalid_grant' });
+    const flow = await signIn();
+    await exchange(flow);
+    await expect(exchange(flow)).rejects.toMatchObject({ reason: 'invalid_grant' });
     const late = await signIn();
     fake.advanceTime(10 * 60_000 + 1);
-    await expect(exchange(late.code)).rejects.toMatchObject({ reason: 'invalid_grant' });
+    await expect(exchange(late)).rejects.toMatchObject({ reason: 'invalid_grant' });
   });
 
   it('reports wrong client credentials as a provider error', async () => {
     const wrong = new NaverProvider({ ...loadConfig(fake.env).oauth.naver!, clientSecret: 'nope' });
-    const { code } = await signIn();
-    await expect(wrong.exchangeCode({ code, redirectUri: CALLBACK })).rejects.toMatchObject({
+    const { code, state } = await signIn();
+    await expect(wrong.exchangeCode({ code, state, redirectUri: CALLBACK })).rejects.toMatchObject({
       reason: 'provider_error',
     });
   });
 
-  it('forwards the callback state to the token endpoint when given one', async () => {
+  it('sends the callback state to the token endpoint, which refuses a code without it or with another', async () => {
     const direct = new NaverProvider(loadConfig(fake.env).oauth.naver!);
-    const { code, state } = await signIn();
-    await expect(direct.exchangeCode({ code, redirectUri: CALLBACK, state: 'forged' })).rejects.toMatchObject(
-      {
-        reason: 'invalid_grant',
-      },
-    );
+    const forged = await signIn();
+    await expect(
+      direct.exchangeCode({ code: forged.code, redirectUri: CALLBACK, state: 'forged' }),
+    ).rejects.toMatchObject({ reason: 'invalid_grant' });
+    const missing = await signIn();
+    await expect(
+      direct.exchangeCode({ code: missing.code, redirectUri: CALLBACK, state: '' }),
+    ).rejects.toMatchObject({ reason: 'invalid_grant' });
     const again = await signIn();
     expect(
       (await direct.exchangeCode({ code: again.code, redirectUri: CALLBACK, state: again.state })).provider,
     ).toBe('naver');
     expect(fake.tokenRequests.at(-1)!.get('state')).toBe(again.state);
-    expect(state).not.toBe(again.state);
   });
 
   it('refuses native-app tokens, even a genuine one (unsupported: not bindable to our client id)', async () => {

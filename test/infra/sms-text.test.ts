@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { maskDigits, maskPhone } from '../../src/infra/sms/log-sms.js';
-import { sensRecipient, splitE164 } from '../../src/infra/sms/sens-sms.js';
-import { eucKrByteLength, SmsDeliveryError, smsTypeFor } from '../../src/infra/sms/sms.js';
+import { maskDigits } from '../../src/infra/sms/log-sms.js';
+import { sensRecipient } from '../../src/infra/sms/sens-sms.js';
+import {
+  eucKrByteLength,
+  maskPhone,
+  SmsDeliveryError,
+  smsTypeFor,
+  splitE164,
+} from '../../src/infra/sms/sms.js';
 
 describe('EUC-KR byte counting and the SMS/LMS choice', () => {
   it('counts ASCII as 1 byte and Hangul as 2', () => {

@@ -8,15 +8,14 @@ type NaverConfig = NonNullable<Config['oauth']['naver']>;
  * Naver Login (네이버 로그인).
  *
  * - Browser flow: authorization code at `{authBaseUrl}/oauth2.0/authorize` with `state`; Naver documents neither
- *   PKCE nor a nonce, so the single-use, browser-bound `state` kept by the caller is the only CSRF defence
- *   (RFC 9700 §2.1). The code is redeemed at `{authBaseUrl}/oauth2.0/token`, the profile read from
+ *   PKCE nor a nonce, so the single-use `state`, which the caller keeps and binds to the starting browser with a
+ *   cookie, is the only CSRF defence (RFC 9700 §2.1). The code is redeemed at `{authBaseUrl}/oauth2.0/token`, the profile read from
  *   `{apiBaseUrl}/v1/nid/me` (`{ resultcode: '00', message: 'success', response: { id, nickname, … } }`).
  *   https://developers.naver.com/docs/login/api/api.md, https://developers.naver.com/docs/login/profile/profile.md
  * - The token request is a POST form rather than the documented GET query string, so the client secret and the
  *   code stay out of URLs (and so out of proxy and access logs); the endpoint takes both ("GET / POST").
- * - Naver's guide lists `state` as required when a token is issued, but the port does not pass the callback's
- *   state to the adapter; Naver redeems codes without it (arctic's Naver provider, for one, never sends it), and
- *   the state was already checked by us. `exchangeCode` sends it when a caller provides it.
+ * - Naver's guide lists `state` as required on the token request, so the state the code came back with is sent
+ *   again (the caller has already checked it).
  * - Failures come back as HTTP 200 with `{ error, error_description }` (a used code:
  *   `invalid_request` / "no valid data in session"), so the body is checked, not only the status.
  * - Native apps: refused. Naver's documents describe no way to learn which client id an access token was issued
@@ -44,7 +43,7 @@ export class NaverProvider implements OAuthProvider {
     return url;
   }
 
-  async exchangeCode(params: { code: string; redirectUri: string; state?: string }): Promise<OAuthProfile> {
+  async exchangeCode(params: { code: string; redirectUri: string; state: string }): Promise<OAuthProfile> {
     const { status, body } = await providerJson(`${this.config.authBaseUrl}/oauth2.0/token`, {
       form: {
         grant_type: 'authorization_code',

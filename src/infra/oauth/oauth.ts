@@ -39,6 +39,8 @@ export interface OAuthProvider {
   /** Redeems an authorization code from our callback and returns the verified profile. */
   exchangeCode(params: {
     code: string;
+    /** The `state` the code came back with (already checked by the caller; Naver wants it again). */
+    state: string;
     redirectUri: string;
     codeVerifier: string | null;
     nonce: string | null;

@@ -17,7 +17,10 @@ export function codeChallengeS256(verifier: string): string {
   return createHash('sha256').update(verifier, 'ascii').digest('base64url');
 }
 
-/** The `state` of one authorization request; single use, bound to the browser by the caller. */
+/**
+ * The `state` of one authorization request. Single use; it does not bind itself to a browser: the caller does
+ * that (oauth.service.ts keeps a cookie key's hash beside it).
+ */
 export function generateState(): string {
   return randomBytes(RANDOM_BYTES).toString('base64url');
 }

@@ -1,7 +1,13 @@
 import type { DevOutbox } from '../dev-outbox.js';
 import type { Logger } from '../logger.js';
-import { splitE164 } from './sens-sms.js';
-import { eucKrByteLength, smsTypeFor, type SmsMessage, type SmsResult, type SmsSender } from './sms.js';
+import {
+  eucKrByteLength,
+  maskPhone,
+  smsTypeFor,
+  type SmsMessage,
+  type SmsResult,
+  type SmsSender,
+} from './sms.js';
 
 /**
  * Development and test SMS: nothing leaves the process. The log line shows that a message went out and what
@@ -43,20 +49,4 @@ export class LogSmsSender implements SmsSender {
 /** Every run of 4 or more digits becomes asterisks: OTP and reset codes, phone and card numbers. */
 export function maskDigits(text: string): string {
   return text.replace(/\d{4,}/g, (run) => '*'.repeat(run.length));
-}
-
-/** +82-10-****-5678: enough for a person to recognise their number, useless to anyone else. */
-export function maskPhone(e164: string): string {
-  let parts: { countryCode: string; nationalNumber: string };
-  try {
-    parts = splitE164(e164);
-  } catch {
-    return '[invalid number]';
-  }
-  const { countryCode, nationalNumber } = parts;
-  const last4 = nationalNumber.slice(-4);
-  if (countryCode === '82' && nationalNumber.length >= 9) {
-    return `+82-${nationalNumber.slice(0, 2)}-****-${last4}`;
-  }
-  return `+${countryCode}-****-${last4}`;
 }

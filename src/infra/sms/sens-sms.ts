@@ -4,6 +4,7 @@ import { systemClock, type Clock } from '../clock.js';
 import {
   eucKrByteLength,
   smsTypeFor,
+  splitE164,
   SmsDeliveryError,
   type SmsMessage,
   type SmsResult,
@@ -132,25 +133,6 @@ export function sensSignature(input: {
 }): string {
   const message = `${input.method} ${input.path}\n${input.timestamp}\n${input.accessKey}`;
   return createHmac('sha256', input.secretKey).update(message, 'utf8').digest('base64');
-}
-
-// Calling codes are prefix-free: +1 and +7 are the only one-digit codes, these are the two-digit ones, and
-// every other code has three digits.
-const TWO_DIGIT_CODES = new Set(
-  `20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58
-   60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98`.split(/\s+/),
-);
-
-/** Splits an E.164 number into its country calling code and national significant number. */
-export function splitE164(e164: string): { countryCode: string; nationalNumber: string } {
-  if (!/^\+[1-9]\d{6,14}$/.test(e164)) {
-    // The number itself stays out of the message: errors end up in logs.
-    throw new SmsDeliveryError('Recipient is not an E.164 phone number');
-  }
-  const digits = e164.slice(1);
-  const ccLength =
-    digits[0] === '1' || digits[0] === '7' ? 1 : TWO_DIGIT_CODES.has(digits.slice(0, 2)) ? 2 : 3;
-  return { countryCode: digits.slice(0, ccLength), nationalNumber: digits.slice(ccLength) };
 }
 
 /**

@@ -5,8 +5,15 @@ import type { UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { Actor, RequestMeta } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { securityEvent } from '../../shared/security-log.js';
-import type { AccountsRepository, IdentityRow, NewUser, UserRow } from './accounts.repository.js';
-import { conflictFor, uniqueViolation } from './auth.service.js';
+import {
+  conflictFor,
+  uniqueViolation,
+  type AccountsRepository,
+  type IdentityRow,
+  type NewUser,
+  type UserRow,
+} from './accounts.repository.js';
+import { checkNickname, purgedNickname } from './nicknames.js';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.js';
 import type { SessionService } from './sessions.service.js';
 import type { VerificationService } from './verification.service.js';
@@ -14,6 +21,20 @@ import type { VerificationService } from './verification.service.js';
 export const RESTORE_WINDOW_DAYS = 30;
 /** Without a password to confirm, a sensitive change needs a session signed in this recently. */
 const RECENT_SIGN_IN_MS = 10 * 60_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * Whether an account is gone for good: purged, or deleted and past its restore window. The purge job runs once
+ * a day, so between `purgeAfter` and the purge the row still holds the data, but nobody may sign in to it,
+ * restore it or get codes for it any more.
+ */
+export function accountGone(
+  user: Pick<UserRow, 'purgedAt' | 'deletedAt' | 'purgeAfter'>,
+  now: Date,
+): boolean {
+  if (user.purgedAt) return true;
+  return user.deletedAt !== null && user.purgeAfter !== null && user.purgeAfter <= now;
+}
 
 export interface ProfilePatch {
   nickname?: string;
@@ -51,6 +72,7 @@ export class AccountService {
     actor: Actor,
     patch: ProfilePatch,
   ): Promise<{ user: UserRow; identities: IdentityRow[] }> {
+    if (patch.nickname !== undefined) checkNickname(patch.nickname);
     const fields: Partial<NewUser> = {};
     for (const key of Object.keys(patch) as (keyof ProfilePatch)[]) {
       if (patch[key] !== undefined) Object.assign(fields, { [key]: patch[key] });
@@ -159,7 +181,7 @@ export class AccountService {
     const { user } = await this.me(actor);
     await this.reauthenticate(actor, user, input.password);
     const now = this.deps.clock.now();
-    const purgeAfter = new Date(now.getTime() + RESTORE_WINDOW_DAYS * 86_400_000);
+    const purgeAfter = new Date(now.getTime() + RESTORE_WINDOW_DAYS * DAY_MS);
     await this.deps.unitOfWork(async (ctx) => {
       await this.deps.repo.updateUser(ctx.tx, user.id, { deletedAt: now, purgeAfter, tokensValidAfter: now });
       await this.deps.sessions.revokeAllInTx(ctx, user.id, 'account_deleted');
@@ -181,10 +203,14 @@ export class AccountService {
     let purged = 0;
     for (;;) {
       const batch = await this.deps.unitOfWork(async (ctx) => {
-        const due = await this.deps.repo.usersDueForPurge(ctx.tx, this.deps.clock.now(), 50);
+        const { repo, verification } = this.deps;
+        const due = await repo.usersDueForPurge(ctx.tx, this.deps.clock.now(), 50);
+        const traces: string[] = [];
         for (const user of due) {
-          await this.deps.repo.updateUser(ctx.tx, user.id, {
-            nickname: `deleted-${user.id.slice(0, 8)}`,
+          if (user.phoneHash) traces.push(user.phoneHash);
+          if (user.email) traces.push(verification.emailHash(user.email));
+          await repo.updateUser(ctx.tx, user.id, {
+            nickname: await this.freePurgedNickname(ctx.tx),
             email: null,
             emailVerified: false,
             phoneEnc: null,
@@ -202,9 +228,10 @@ export class AccountService {
             avatarMediaId: null,
             purgedAt: this.deps.clock.now(),
           });
-          await this.deps.repo.deleteIdentitiesOf(ctx.tx, user.id);
+          await repo.deleteIdentitiesOf(ctx.tx, user.id);
           await ctx.publish('user.purged', { userId: user.id }, user.id);
         }
+        await repo.forgetTargets(ctx.tx, traces);
         return due.length;
       });
       purged += batch;
@@ -214,11 +241,26 @@ export class AccountService {
     return purged;
   }
 
-  /** Housekeeping that runs with the purge: replay-window secrets, dead sessions, used tickets. */
+  /**
+   * A `deleted-…` nickname no row has. Nobody else can choose the prefix, and 48 random bits make a clash
+   * between purged rows unlikely; the check makes it impossible (and the unique index backs it up).
+   */
+  private async freePurgedNickname(tx: Executor): Promise<string> {
+    for (;;) {
+      const nickname = purgedNickname();
+      if (!(await this.deps.repo.isNicknameTaken(tx, nickname))) return nickname;
+    }
+  }
+
+  /**
+   * Housekeeping that runs with the purge: replay-window secrets, dead sessions, used tickets, and codes a day
+   * past their expiry (they hold keyed hashes of phone numbers and addresses, kept no longer than needed).
+   */
   async cleanup(): Promise<void> {
     const now = this.deps.clock.now().getTime();
     await this.deps.repo.wipeSpentChildTokens(this.deps.db, new Date(now - 60_000));
-    await this.deps.repo.deleteDeadSessions(this.deps.db, new Date(now - 30 * 86_400_000));
-    await this.deps.repo.deleteExpiredTickets(this.deps.db, new Date(now - 86_400_000));
+    await this.deps.repo.deleteDeadSessions(this.deps.db, new Date(now - 30 * DAY_MS));
+    await this.deps.repo.deleteExpiredTickets(this.deps.db, new Date(now - DAY_MS));
+    await this.deps.repo.deleteExpiredChallenges(this.deps.db, new Date(now - DAY_MS));
   }
 }

@@ -1,9 +1,10 @@
 import { Type, type Static } from 'typebox';
 import { IsoDateTime, Uuid } from '../../http/schemas.js';
 import type { DataProtector } from '../../infra/crypto.js';
+import { maskPhone } from '../../infra/sms/sms.js';
 import { REGIONS } from '../../shared/regions.js';
 import type { IdentityRow, SessionRow, UserRow } from './accounts.repository.js';
-import { maskPhone } from './phone.js';
+import type { AuthResult } from './auth.service.js';
 import type { TokenPair } from './sessions.service.js';
 
 /** Request and response shapes of the accounts routes, and the presenters that fill them. */
@@ -144,6 +145,11 @@ export function toMe(user: UserRow, identities: IdentityRow[], protector: DataPr
     role: user.role,
     createdAt: user.createdAt.toISOString(),
   };
+}
+
+/** The answer of every sign-in and sign-up: tokens, the account, and whether it was just created. */
+export function toAuthResponse(r: AuthResult, protector: DataProtector) {
+  return { tokens: toTokens(r.tokens), user: toMe(r.user, [], protector), isNewUser: r.isNewUser };
 }
 
 export function toPublicUser(user: UserRow): PublicUser {

@@ -2,7 +2,6 @@ import { Type } from 'typebox';
 import { defineJob } from '../../infra/jobs/job-queue.js';
 import type { Infra } from '../../infra/infra.js';
 import type { MoimSocket } from '../../realtime/gateway.js';
-import type { RequestMeta } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { AccessTokens } from './access-tokens.js';
 import { AccountService } from './account.service.js';
@@ -10,7 +9,7 @@ import { AccountsRepository } from './accounts.repository.js';
 import { AuthService } from './auth.service.js';
 import { OAuthService } from './oauth.service.js';
 import { SessionService } from './sessions.service.js';
-import { VerificationService, type VerificationPurpose } from './verification.service.js';
+import { VerificationService } from './verification.service.js';
 
 export const purgeAccountsJob = defineJob({
   name: 'accounts.purge',
@@ -88,20 +87,6 @@ export function createAccountsModule(infra: Infra) {
     verification,
   });
 
-  /**
-   * Sends an SMS code. For `login` and `reset` the message only goes out when an account has the number, but
-   * the answer is identical either way.
-   */
-  async function sendPhoneCode(rawPhone: string, purpose: VerificationPurpose, meta: RequestMeta) {
-    const phone = verification.phone(rawPhone);
-    let deliver = true;
-    if (purpose === 'login' || purpose === 'reset') {
-      const user = await repo.findUserByPhoneHash(db, verification.phoneHash(phone));
-      deliver = Boolean(user && !user.purgedAt);
-    }
-    return verification.send({ channel: 'sms', phone }, purpose, meta, deliver);
-  }
-
   // Sockets authenticate with the same access token, under the same rules, at the handshake.
   infra.gateway.useAuthenticator(async (socket: MoimSocket) => {
     const token = handshakeToken(socket);
@@ -172,7 +157,6 @@ export function createAccountsModule(infra: Infra) {
     oauth,
     account,
     protector,
-    sendPhoneCode,
     purgeJob: purgeAccountsJob,
     authenticate: (token: string) => sessions.authenticate(token),
   };

@@ -1,5 +1,6 @@
-import { and, desc, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import { queryRows, type Executor } from '../../infra/db/database.js';
+import { AppError } from '../../shared/errors.js';
 import {
   authTickets,
   refreshTokens,
@@ -26,6 +27,24 @@ export interface AuthState {
   deletedAt: Date | null;
   revokedAt: Date | null;
   expiresAt: Date;
+}
+
+/** Postgres unique violations name the constraint; that tells which field clashed. */
+export function uniqueViolation(err: unknown): string | undefined {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const pg = e as { code?: string; constraint?: string };
+    if (pg.code === '23505') return pg.constraint ?? '';
+  }
+  return undefined;
+}
+
+/** The conflict a client sees for a clash on one of the unique indexes of `users` (or a check found it first). */
+export function conflictFor(constraint: string): AppError {
+  if (constraint.includes('nickname')) return new AppError('NICKNAME_TAKEN', 'This nickname is taken.');
+  if (constraint.includes('email')) return new AppError('EMAIL_TAKEN', 'An account with this email exists.');
+  if (constraint.includes('phone'))
+    return new AppError('PHONE_TAKEN', 'An account with this phone number exists.');
+  return new AppError('CONFLICT');
 }
 
 export class AccountsRepository {
@@ -154,11 +173,22 @@ export class AccountsRepository {
     return row;
   }
 
-  async listActiveSessions(db: Executor, userId: string, now: Date): Promise<SessionRow[]> {
+  /**
+   * Sessions neither revoked, past their absolute expiry, nor idle since `usedAfter` (a session's last refresh
+   * is its last use: the refresh token it holds expires idle-days after that).
+   */
+  async listActiveSessions(db: Executor, userId: string, now: Date, usedAfter: Date): Promise<SessionRow[]> {
     return db
       .select()
       .from(sessions)
-      .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+      .where(
+        and(
+          eq(sessions.userId, userId),
+          isNull(sessions.revokedAt),
+          gt(sessions.expiresAt, now),
+          gt(sessions.lastUsedAt, usedAfter),
+        ),
+      )
       .orderBy(desc(sessions.lastUsedAt));
   }
 
@@ -252,7 +282,7 @@ export class AccountsRepository {
       .where(and(lt(refreshTokens.usedAt, before), sql`${refreshTokens.childTokenEnc} is not null`));
   }
 
-  /** Deletes refresh tokens of sessions that ended before `before` (revoked or expired). */
+  /** Deletes sessions that ended before `before` (revoked or expired); their refresh tokens go with them. */
   async deleteDeadSessions(db: Executor, before: Date): Promise<number> {
     const rows = await db
       .delete(sessions)
@@ -332,8 +362,27 @@ export class AccountsRepository {
     return rows.length > 0;
   }
 
+  /** Deletes codes that expired before `before`: past expiry they are neither checkable nor proof of anything. */
+  async deleteExpiredChallenges(db: Executor, before: Date): Promise<number> {
+    const rows = await db
+      .delete(verificationChallenges)
+      .where(lt(verificationChallenges.expiresAt, before))
+      .returning({ id: verificationChallenges.id });
+    return rows.length;
+  }
+
   async recordSms(db: Executor, row: typeof smsMessages.$inferInsert): Promise<void> {
     await db.insert(smsMessages).values(row);
+  }
+
+  /**
+   * Erases what still ties a purged person's phone or address to records kept for other reasons: the SMS cost
+   * records lose their keyed hash (the counts stay), and any code sent to them goes.
+   */
+  async forgetTargets(db: Executor, targetHashes: string[]): Promise<void> {
+    if (targetHashes.length === 0) return;
+    await db.update(smsMessages).set({ phoneHash: null }).where(inArray(smsMessages.phoneHash, targetHashes));
+    await db.delete(verificationChallenges).where(inArray(verificationChallenges.targetHash, targetHashes));
   }
 
   // tickets

@@ -19,6 +19,7 @@ import {
   RegionSchema,
   SessionResponse,
   TokenResponse,
+  toAuthResponse,
   toMe,
   toPublicUser,
   toSession,
@@ -26,6 +27,7 @@ import {
 } from './accounts.dto.js';
 import type { AccountsModule } from './accounts.module.js';
 import type { AuthResult } from './auth.service.js';
+import { PROOF_TTL_MS } from './verification.service.js';
 
 const CodeSent = Type.Object({
   expiresInSeconds: Type.Integer({ description: 'The code works for this long.' }),
@@ -63,11 +65,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
   { accounts },
 ) => {
   const { auth, sessions, verification, protector } = accounts;
-  const present = (r: AuthResult) => ({
-    tokens: toTokens(r.tokens),
-    user: toMe(r.user, [], protector),
-    isNewUser: r.isNewUser,
-  });
+  const present = (r: AuthResult) => toAuthResponse(r, protector);
   addAccountSchemas(app);
 
   app.get(
@@ -120,11 +118,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
         response: { 202: CodeSent, ...errorResponses(503) },
       },
     },
-    async (request, reply) => {
-      const { phone, purpose } = request.body;
-      if (purpose === 'change_phone' && !request.actor) throw new AppError('UNAUTHENTICATED');
-      return reply.code(202).send(await accounts.sendPhoneCode(phone, purpose, metaOf(request)));
-    },
+    async (request, reply) =>
+      reply.code(202).send(await verification.sendPhoneCode(request.body, request.actor, metaOf(request))),
   );
 
   app.post(
@@ -155,7 +150,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
         code,
         metaOf(request),
       );
-      return { verificationId, expiresInSeconds: 15 * 60 };
+      return { verificationId, expiresInSeconds: PROOF_TTL_MS / 1000 };
     },
   );
 

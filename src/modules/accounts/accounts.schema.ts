@@ -167,12 +167,15 @@ export const verificationChallenges = pgTable(
   (t) => [index('verification_challenges_target_idx').on(t.targetHash, t.purpose, t.createdAt)],
 );
 
-/** Every SMS handed to a provider, with its type, for cost tracking. No text and no raw number. */
+/**
+ * Every SMS handed to a provider, with its type, for cost tracking. No text and no raw number; the keyed hash of
+ * the number is erased when its account is purged.
+ */
 export const smsMessages = pgTable(
   'sms_messages',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    phoneHash: text('phone_hash').notNull(),
+    phoneHash: text('phone_hash'),
     kind: text('kind').notNull(),
     type: text('type', { enum: ['SMS', 'LMS'] }).notNull(),
     provider: text('provider').notNull(),

@@ -2,21 +2,39 @@ import type { Clock } from '../../infra/clock.js';
 import { randomToken, sha256, type DataProtector } from '../../infra/crypto.js';
 import type { Executor } from '../../infra/db/database.js';
 import type { TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
-import type { RateLimiter, RateLimitRule } from '../../infra/rate-limit/rate-limiter.js';
-import { enforceRateLimit } from '../../http/rate-limit.js';
+import {
+  enforceRateLimit,
+  rateLimitError,
+  type RateLimiter,
+  type RateLimitRule,
+} from '../../infra/rate-limit/rate-limiter.js';
 import type { RequestMeta } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { securityEvent } from '../../shared/security-log.js';
-import type { AccountsRepository, UserRow } from './accounts.repository.js';
+import { accountGone } from './account.service.js';
+import {
+  conflictFor,
+  uniqueViolation,
+  type AccountsRepository,
+  type UserRow,
+} from './accounts.repository.js';
+import { checkNickname, isReservedNickname } from './nicknames.js';
 import { checkPasswordPolicy, hashPassword, verifyAgainstDummy, verifyPassword } from './passwords.js';
 import type { SessionService, SignInMethod, TokenPair } from './sessions.service.js';
 import type { VerificationService } from './verification.service.js';
 
 const MINUTE = 60_000;
+/**
+ * Sign-in failures, counted three ways; every counter expires by itself, so nobody is ever locked out for good.
+ * Only failures count: a success gives back what its attempt reserved and clears the (account, IP) counter.
+ */
 export const LOGIN_LIMITS = {
-  // Per account: 10 tries per 15 minutes (≤ 40 an hour, under ASVS's 100), expiring by itself: no permanent
-  // lock-out of a victim. Keyed by the identifier typed, so unknown accounts are throttled the same way.
-  perAccount: { name: 'login-account', limit: 10, windowMs: 15 * MINUTE },
+  // Per account and IP: 10 failures per 15 minutes. Someone guessing from elsewhere uses up their own budget,
+  // never the account holder's. The account is keyed by what was typed, so unknown accounts count the same.
+  perAccountIp: { name: 'login-account-ip', limit: 10, windowMs: 15 * MINUTE },
+  // Per account across every IP: 100 failures an hour (ASVS 4.0.3 2.2.1), the cap on a distributed guess.
+  perAccount: { name: 'login-account', limit: 100, windowMs: 60 * MINUTE },
+  // Per IP across accounts: 50 failures per 15 minutes (one address trying many accounts).
   perIp: { name: 'login-ip', limit: 50, windowMs: 15 * MINUTE },
   signupPerIp: { name: 'signup-ip', limit: 20, windowMs: 60 * MINUTE },
 } satisfies Record<string, RateLimitRule>;
@@ -31,22 +49,7 @@ export interface AuthResult {
   isNewUser: boolean;
 }
 
-/** Postgres unique violations name the constraint; that tells which field clashed. */
-export function uniqueViolation(err: unknown): string | undefined {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    const pg = e as { code?: string; constraint?: string };
-    if (pg.code === '23505') return pg.constraint ?? '';
-  }
-  return undefined;
-}
-
-export function conflictFor(constraint: string): AppError {
-  if (constraint.includes('nickname')) return new AppError('NICKNAME_TAKEN', 'This nickname is taken.');
-  if (constraint.includes('email')) return new AppError('EMAIL_TAKEN', 'An account with this email exists.');
-  if (constraint.includes('phone'))
-    return new AppError('PHONE_TAKEN', 'An account with this phone number exists.');
-  return new AppError('CONFLICT');
-}
+const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'The sign-in details are not correct.');
 
 /**
  * Sign-up, sign-in, password reset and account restore. Sign-in answers the same INVALID_CREDENTIALS, after the
@@ -67,7 +70,7 @@ export class AuthService {
   ) {}
 
   async nicknameAvailable(nickname: string): Promise<boolean> {
-    return !(await this.deps.repo.isNicknameTaken(this.deps.db, nickname));
+    return !isReservedNickname(nickname) && !(await this.deps.repo.isNicknameTaken(this.deps.db, nickname));
   }
 
   async signupWithEmail(
@@ -75,6 +78,7 @@ export class AuthService {
     meta: RequestMeta,
   ): Promise<AuthResult> {
     await enforceRateLimit(this.deps.limiter, LOGIN_LIMITS.signupPerIp, meta.ip);
+    checkNickname(input.nickname);
     const email = input.email.trim().toLowerCase();
     checkPasswordPolicy(input.password, { nickname: input.nickname, email });
     const passwordHash = await hashPassword(input.password);
@@ -97,6 +101,7 @@ export class AuthService {
     meta: RequestMeta,
   ): Promise<AuthResult> {
     await enforceRateLimit(this.deps.limiter, LOGIN_LIMITS.signupPerIp, meta.ip);
+    checkNickname(input.nickname);
     const { verification } = this.deps;
     const phone = verification.phone(input.phone);
     checkPasswordPolicy(input.password, { nickname: input.nickname });
@@ -147,13 +152,14 @@ export class AuthService {
     input: LoginIdentifier & { password: string; deviceName?: string | null },
     meta: RequestMeta,
   ): Promise<AuthResult> {
-    const { repo, verification, limiter } = this.deps;
+    const { repo, verification } = this.deps;
     let key: string;
     let user: UserRow | undefined;
+    let attempt: LoginAttempt;
     if ('email' in input) {
       const email = input.email.trim().toLowerCase();
       key = verification.emailHash(email);
-      await this.throttleLogin(key, meta);
+      attempt = await this.reserveLoginAttempt(key, meta);
       user = await repo.findUserByEmail(this.deps.db, email);
     } else {
       let phoneHash: string;
@@ -163,29 +169,56 @@ export class AuthService {
         phoneHash = this.deps.protector.hash('phone', input.phone);
       }
       key = phoneHash;
-      await this.throttleLogin(key, meta);
+      attempt = await this.reserveLoginAttempt(key, meta);
       user = await repo.findUserByPhoneHash(this.deps.db, phoneHash);
     }
 
-    const ok =
-      user?.passwordHash && !user.purgedAt
-        ? await verifyPassword(user.passwordHash, input.password)
-        : await verifyAgainstDummy(input.password);
-    if (!ok || !user) {
+    // An account past its restore window is gone, whether or not the purge job has erased it yet.
+    const live = user && !accountGone(user, this.deps.clock.now()) ? user : undefined;
+    const ok = live?.passwordHash
+      ? await verifyPassword(live.passwordHash, input.password)
+      : await verifyAgainstDummy(input.password);
+    if (!ok || !live) {
       securityEvent(meta.log, 'auth.login.failure', {
-        actor: user?.id ?? null,
+        actor: live?.id ?? null,
         ip: meta.ip,
         method: 'password',
       });
-      throw new AppError('INVALID_CREDENTIALS', 'The sign-in details are not correct.');
+      throw invalidCredentials();
     }
-    await limiter.reset(LOGIN_LIMITS.perAccount, key);
-    return this.signIn(user, meta, 'password', input.deviceName ?? null);
+    await attempt.succeeded();
+    return this.signIn(live, meta, 'password', input.deviceName ?? null);
   }
 
-  private async throttleLogin(accountKey: string, meta: RequestMeta): Promise<void> {
-    await enforceRateLimit(this.deps.limiter, LOGIN_LIMITS.perIp, meta.ip);
-    await enforceRateLimit(this.deps.limiter, LOGIN_LIMITS.perAccount, accountKey);
+  /**
+   * Counts this attempt as a failure on each login counter before the password is checked, so concurrent
+   * guesses cannot overshoot a limit, stopping at the first counter that is full. The (account, IP) counter
+   * comes first: an attempt it refuses gives back what it took, so a throttled guesser cannot use up the
+   * account's budget across all IPs and lock its holder out. A success gives its reservation back.
+   */
+  private async reserveLoginAttempt(accountKey: string, meta: RequestMeta): Promise<LoginAttempt> {
+    const { limiter } = this.deps;
+    const counters: [RateLimitRule, string][] = [
+      [LOGIN_LIMITS.perAccountIp, `${accountKey}:${meta.ip}`],
+      [LOGIN_LIMITS.perIp, meta.ip],
+      [LOGIN_LIMITS.perAccount, accountKey],
+    ];
+    const giveBack = (taken: [RateLimitRule, string][]) =>
+      Promise.all(taken.map(([rule, key]) => limiter.release(rule, key)));
+    for (let i = 0; i < counters.length; i++) {
+      const [rule, key] = counters[i]!;
+      const res = await limiter.consume(rule, key);
+      if (!res.allowed) {
+        await giveBack(counters.slice(0, i + 1));
+        throw rateLimitError(rule, res);
+      }
+    }
+    return {
+      succeeded: async () => {
+        await limiter.reset(LOGIN_LIMITS.perAccountIp, `${accountKey}:${meta.ip}`);
+        await giveBack(counters.slice(1));
+      },
+    };
   }
 
   /** Sign-in with an SMS code instead of the password (purpose `login`). */
@@ -197,9 +230,9 @@ export class AuthService {
     const phone = verification.phone(input.phone);
     await verification.verify({ channel: 'sms', phone }, 'login', input.code, meta);
     const user = await this.deps.repo.findUserByPhoneHash(this.deps.db, verification.phoneHash(phone));
-    if (!user || user.purgedAt) {
-      securityEvent(meta.log, 'auth.login.failure', { ip: meta.ip, method: 'phone_code' });
-      throw new AppError('INVALID_CREDENTIALS', 'The sign-in details are not correct.');
+    if (!user || accountGone(user, this.deps.clock.now())) {
+      securityEvent(meta.log, 'auth.login.failure', { actor: null, ip: meta.ip, method: 'phone_code' });
+      throw invalidCredentials();
     }
     return this.signIn(user, meta, 'phone_code', input.deviceName ?? null);
   }
@@ -214,6 +247,9 @@ export class AuthService {
     method: SignInMethod,
     deviceName: string | null,
   ): Promise<AuthResult> {
+    // Callers look the account up first; this is the last guard, for every way of signing in.
+    if (accountGone(user, this.deps.clock.now()))
+      throw new AppError('UNAUTHENTICATED', 'This account no longer exists.');
     if (user.deletedAt) {
       const ticket = randomToken();
       await this.deps.repo.insertTicket(this.deps.db, {
@@ -257,7 +293,8 @@ export class AuthService {
       );
       if (!ticket?.userId) throw new AppError('UNAUTHENTICATED', 'The restore token is invalid or expired.');
       const user = await this.deps.repo.findUserById(ctx.tx, ticket.userId);
-      if (!user?.deletedAt || user.purgedAt)
+      // Past `purgeAfter` the account cannot come back, even before the purge job has run.
+      if (!user?.deletedAt || accountGone(user, this.deps.clock.now()))
         throw new AppError('UNAUTHENTICATED', 'The restore token is invalid or expired.');
       const restored = await this.deps.repo.updateUser(ctx.tx, user.id, {
         deletedAt: null,
@@ -279,7 +316,9 @@ export class AuthService {
 
   /**
    * Sets a new password with a reset code sent by SMS (phone accounts) or mail (email accounts), and ends every
-   * session: whoever knew the old password is out.
+   * session: whoever knew the old password is out. The password policy is checked before the code is spent, so
+   * a refused password leaves the code usable: the rules that need nothing but what was typed first, the rest
+   * (not the nickname) once the code has matched, since telling that before would reveal the account's nickname.
    */
   async resetPassword(
     input: LoginIdentifier & { code: string; newPassword: string },
@@ -290,14 +329,16 @@ export class AuthService {
       'email' in input
         ? { channel: 'email' as const, email: input.email.trim().toLowerCase() }
         : { channel: 'sms' as const, phone: verification.phone(input.phone) };
-    const proof = await verification.verify(target, 'reset', input.code, meta);
-    const user =
+    checkPasswordPolicy(input.newPassword, { email: target.channel === 'email' ? target.email : null });
+    const found =
       target.channel === 'email'
         ? await repo.findUserByEmail(this.deps.db, target.email)
         : await repo.findUserByPhoneHash(this.deps.db, verification.phoneHash(target.phone));
-    if (!user || user.purgedAt)
-      throw new AppError('CODE_INVALID', 'The code is wrong or has expired. Request a new one.');
-    checkPasswordPolicy(input.newPassword, { nickname: user.nickname, email: user.email });
+    const user = found && !accountGone(found, this.deps.clock.now()) ? found : undefined;
+    const proof = await verification.verify(target, 'reset', input.code, meta, () => {
+      if (user) checkPasswordPolicy(input.newPassword, { nickname: user.nickname, email: user.email });
+    });
+    if (!user) throw new AppError('CODE_INVALID', 'The code is wrong or has expired. Request a new one.');
     const passwordHash = await hashPassword(input.newPassword);
     await this.deps.unitOfWork(async (ctx) => {
       await verification.consumeProof(ctx.tx, proof, target, 'reset');
@@ -315,7 +356,12 @@ export class AuthService {
       { channel: 'email', email: normalized },
       'reset',
       meta,
-      Boolean(user && !user.purgedAt),
+      Boolean(user && !accountGone(user, this.deps.clock.now())),
     );
   }
+}
+
+interface LoginAttempt {
+  /** The password was right: the attempt does not count. */
+  succeeded(): Promise<void>;
 }

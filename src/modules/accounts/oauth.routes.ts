@@ -1,10 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import type { FastifyReply } from 'fastify';
 import { actorOf, metaOf } from '../../http/auth.js';
+import { readCookie, setCookie } from '../../http/cookies.js';
 import { errorResponses } from '../../http/schemas.js';
-import { addAccountSchemas, AuthResponse, DeviceName, toMe, toTokens } from './accounts.dto.js';
+import { addAccountSchemas, AuthResponse, DeviceName, toAuthResponse } from './accounts.dto.js';
 import type { AccountsModule } from './accounts.module.js';
-import type { AuthResult } from './auth.service.js';
+import { STATE_TTL_MS, type AuthorizationStart } from './oauth.service.js';
+
+/** Holds the browser key of a started social sign-in; sent only to that provider's callback. */
+const STATE_COOKIE = 'moim_oauth';
 
 const ProviderParams = Type.Object({
   provider: Type.Union([Type.Literal('kakao'), Type.Literal('naver'), Type.Literal('google')]),
@@ -30,11 +35,13 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
 ) => {
   addAccountSchemas(app);
   const { oauth, protector } = accounts;
-  const present = (r: AuthResult) => ({
-    tokens: toTokens(r.tokens),
-    user: toMe(r.user, [], protector),
-    isNewUser: r.isNewUser,
-  });
+  /** Keeps the flow's browser key in the browser that receives this response (see OAuthService.authorize). */
+  const bindBrowser = (reply: FastifyReply, provider: string, start: AuthorizationStart) =>
+    setCookie(reply, STATE_COOKIE, start.browserKey, {
+      path: oauth.callbackPath(provider),
+      maxAgeSeconds: STATE_TTL_MS / 1000,
+      secure: oauth.secureCookies,
+    });
 
   app.get(
     '/auth/oauth/providers',
@@ -67,14 +74,15 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
         summary: 'Start social sign-in in a browser (redirects to the provider)',
         description:
           'Sends the browser to the provider. It comes back to our callback, then to `redirectUri` with ' +
-          '`?code=<one-time code>` to exchange at POST /v1/auth/exchange (or `?error=...`).',
+          '`?code=<one-time code>` to exchange at POST /v1/auth/exchange (or `?error=...`). Sets an httpOnly ' +
+          'cookie, sent only to the callback, that binds the flow to this browser: it must finish here.',
         params: ProviderParams,
         querystring: Type.Object({ redirectUri: RedirectUri, codeChallenge: CodeChallenge }),
         response: { 302: Type.Null(), ...errorResponses(404) },
       },
     },
     async (request, reply) => {
-      const url = await oauth.authorize(
+      const start = await oauth.authorize(
         request.params.provider,
         {
           intent: 'login',
@@ -83,7 +91,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
         },
         null,
       );
-      return reply.redirect(url, 302);
+      bindBrowser(reply, request.params.provider, start);
+      return reply.redirect(start.url, 302);
     },
   );
 
@@ -95,7 +104,11 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
         tags: ['auth'],
         summary: 'Get the provider URL to sign in with, or (signed in) to link the provider',
         description:
-          '`intent: link` needs a signed-in user; the browser then returns with `?linked=<provider>`.',
+          '`intent: link` needs a signed-in user; the browser then returns with `?linked=<provider>`. The ' +
+          'response sets an httpOnly cookie, sent only to the callback, that binds the flow to the browser ' +
+          'making this call (a web app calls it with credentials): the provider URL only works in that browser, ' +
+          'so nobody can hand a started sign-in or link to someone else. Apps that open the provider in another ' +
+          'browser use GET /v1/auth/oauth/{provider}/start there instead.',
         params: ProviderParams,
         body: Type.Object(
           {
@@ -108,9 +121,11 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
         response: { 200: Type.Object({ authorizationUrl: Type.String() }), ...errorResponses(404) },
       },
     },
-    async (request) => ({
-      authorizationUrl: await oauth.authorize(request.params.provider, request.body, request.actor),
-    }),
+    async (request, reply) => {
+      const start = await oauth.authorize(request.params.provider, request.body, request.actor);
+      bindBrowser(reply, request.params.provider, start);
+      return { authorizationUrl: start.url };
+    },
   );
 
   app.get(
@@ -119,6 +134,10 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
       schema: {
         tags: ['auth'],
         summary: 'Where the provider sends the browser back (registered with the provider)',
+        description:
+          'Finishes only in the browser that started the flow (it holds the `moim_oauth` cookie set then): ' +
+          'any other answers 400 OAUTH_STATE_INVALID, as a missing, used, expired or foreign `state` does. ' +
+          'The cookie is cleared either way.',
         params: ProviderParams,
         querystring: Type.Object({
           code: Type.Optional(Type.String({ maxLength: 2048 })),
@@ -130,7 +149,19 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
       },
     },
     async (request, reply) => {
-      const url = await oauth.callback(request.params.provider, request.query, metaOf(request));
+      const { provider } = request.params;
+      // The key is good for one flow: cleared whatever the outcome (an error still answers with this header).
+      setCookie(reply, STATE_COOKIE, '', {
+        path: oauth.callbackPath(provider),
+        maxAgeSeconds: 0,
+        secure: oauth.secureCookies,
+      });
+      const url = await oauth.callback(
+        provider,
+        request.query,
+        readCookie(request, STATE_COOKIE),
+        metaOf(request),
+      );
       // The one-time code in this URL must not leak onward through the app's outgoing links.
       void reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
       return reply.redirect(url, 302);
@@ -155,7 +186,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
         response: { 200: AuthResponse, ...errorResponses(401, 403) },
       },
     },
-    async (request) => present(await oauth.exchange(request.body, metaOf(request))),
+    async (request) => toAuthResponse(await oauth.exchange(request.body, metaOf(request)), protector),
   );
 
   app.post(
@@ -177,7 +208,10 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
       },
     },
     async (request) =>
-      present(await oauth.nativeLogin(request.params.provider, request.body, metaOf(request))),
+      toAuthResponse(
+        await oauth.nativeLogin(request.params.provider, request.body, metaOf(request)),
+        protector,
+      ),
   );
 
   app.delete(

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../infra/clock.js';
 import { randomToken, safeEqual, sha256, type DataProtector } from '../../infra/crypto.js';
 import type { Executor } from '../../infra/db/database.js';
@@ -9,22 +9,40 @@ import {
   type OAuthProvider,
   type OAuthProviderName,
 } from '../../infra/oauth/oauth.js';
+import {
+  codeChallengeS256,
+  generateCodeVerifier,
+  generateNonce,
+  generateState,
+} from '../../infra/oauth/pkce.js';
 import type { Actor, RequestMeta } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { securityEvent } from '../../shared/security-log.js';
-import type { AccountsRepository, UserRow } from './accounts.repository.js';
-import { uniqueViolation, type AuthResult, type AuthService } from './auth.service.js';
+import { accountGone } from './account.service.js';
+import { uniqueViolation, type AccountsRepository, type UserRow } from './accounts.repository.js';
+import type { AuthResult, AuthService } from './auth.service.js';
+import { isReservedNickname } from './nicknames.js';
 
-const STATE_TTL_MS = 10 * 60_000;
+/** How long a started sign-in may take at the provider; also the life of the browser-binding cookie. */
+export const STATE_TTL_MS = 10 * 60_000;
 const EXCHANGE_TTL_MS = 60_000;
 
 interface StateData {
   provider: OAuthProviderName;
   intent: 'login' | 'link';
   appRedirectUri: string;
+  /** SHA-256 of the browser key: the cookie set on the browser that started the flow. */
+  browserKeyHash: string;
   codeVerifierEnc: string | null;
   nonce: string | null;
   appCodeChallenge: string | null;
+}
+
+export interface AuthorizationStart {
+  /** Where to send the browser. */
+  url: string;
+  /** The secret to keep in the browser (an httpOnly cookie) and present at the callback. */
+  browserKey: string;
 }
 
 interface ExchangeData {
@@ -36,9 +54,13 @@ interface ExchangeData {
 /**
  * Social login with Kakao, Naver and Google. The server runs the authorization-code flow with a single-use
  * `state` (10 minutes) that names the provider (so a code arriving at another provider's callback is refused),
- * PKCE and nonce where the provider has them. Identities are keyed on (provider, provider user id) and never
- * matched by email. The browser returns to the app with a one-time code (60 s) that the app exchanges for
- * tokens, optionally bound to the app's own PKCE challenge, so tokens never travel in a URL.
+ * PKCE and nonce where the provider has them. The state is bound to the browser that started the flow: starting
+ * sets a random key in an httpOnly cookie scoped to the callback, the state ticket keeps its hash, and the
+ * callback refuses a browser without it. So a callback URL (or a started link flow) handed to someone else
+ * cannot be finished in their browser: no login CSRF, and nobody's provider account gets linked to another
+ * person's Moim account. Identities are keyed on (provider, provider user id) and never matched by email. The
+ * browser returns to the app with a one-time code (60 s) that the app exchanges for tokens, optionally bound to
+ * the app's own PKCE challenge, so tokens never travel in a URL.
  */
 export class OAuthService {
   constructor(
@@ -69,7 +91,17 @@ export class OAuthService {
   }
 
   callbackUrl(provider: OAuthProviderName): string {
-    return `${this.deps.publicUrl}/v1/auth/oauth/${provider}/callback`;
+    return `${new URL(this.deps.publicUrl).origin}${this.callbackPath(provider)}`;
+  }
+
+  /** The path the browser-binding cookie is scoped to: it is sent nowhere else. */
+  callbackPath(provider: string): string {
+    return `${new URL(this.deps.publicUrl).pathname.replace(/\/$/, '')}/v1/auth/oauth/${provider}/callback`;
+  }
+
+  /** The cookie is `Secure` when the public URL is https (not for plain-http development). */
+  get secureCookies(): boolean {
+    return this.deps.publicUrl.startsWith('https:');
   }
 
   /** Only the app's own URLs, listed in OAUTH_REDIRECT_ALLOWLIST, may receive the browser back. */
@@ -91,22 +123,28 @@ export class OAuthService {
     }
   }
 
-  /** Starts a sign-in (or, for a signed-in actor, a link) and returns the provider URL to send the browser to. */
+  /**
+   * Starts a sign-in (or, for a signed-in actor, a link): returns the provider URL to send the browser to, and the
+   * browser key the caller must set in that browser. For a link the key goes to whoever made this authenticated
+   * call, so only their browser can finish it.
+   */
   async authorize(
     providerName: string,
     input: { intent: 'login' | 'link'; redirectUri: string; codeChallenge?: string },
     actor: Actor | null,
-  ): Promise<string> {
+  ): Promise<AuthorizationStart> {
     const provider = this.provider(providerName);
     this.checkRedirect(input.redirectUri);
     if (input.intent === 'link' && !actor) throw new AppError('UNAUTHENTICATED');
-    const state = randomToken();
-    const codeVerifier = provider.supportsPkce ? randomBytes(32).toString('base64url') : null;
-    const nonce = provider.supportsNonce ? randomToken(16) : null;
+    const state = generateState();
+    const browserKey = randomToken();
+    const codeVerifier = provider.supportsPkce ? generateCodeVerifier() : null;
+    const nonce = provider.supportsNonce ? generateNonce() : null;
     const data: StateData = {
       provider: provider.name,
       intent: input.intent,
       appRedirectUri: input.redirectUri,
+      browserKeyHash: sha256(browserKey),
       codeVerifierEnc: codeVerifier ? this.deps.protector.encrypt('oauth-verifier', codeVerifier) : null,
       nonce,
       appCodeChallenge: input.codeChallenge ?? null,
@@ -124,17 +162,19 @@ export class OAuthService {
       codeVerifier,
       nonce,
     });
-    return url.toString();
+    return { url: url.toString(), browserKey };
   }
 
   /**
    * The provider sent the browser back. Returns where to send it next: the app's redirect URI with a one-time
-   * `code` (or `error`). A missing, reused, expired or foreign `state` has no trustworthy app URL, so it is an
-   * error answered here.
+   * `code` (or `error`). A missing, reused, expired or foreign `state`, or a browser that does not hold the key
+   * of the browser that started the flow, has no trustworthy app URL, so it is an error answered here (and the
+   * state is spent either way).
    */
   async callback(
     providerName: string,
     query: { code?: string; state?: string; error?: string },
+    browserKey: string | undefined,
     meta: RequestMeta,
   ): Promise<string> {
     const provider = this.provider(providerName);
@@ -147,13 +187,18 @@ export class OAuthService {
         )
       : undefined;
     const data = ticket?.data as StateData | undefined;
-    if (!ticket || !data || data.provider !== provider.name) {
+    const refuse = (reason: 'state' | 'browser') => {
       securityEvent(meta.log, 'auth.oauth.failure', {
+        actor: reason === 'browser' ? (ticket?.userId ?? null) : meta.actorId,
         ip: meta.ip,
         provider: provider.name,
-        reason: 'state',
+        reason,
       });
-      throw new AppError('OAUTH_STATE_INVALID', 'This sign-in link is invalid or has expired. Start again.');
+      return new AppError('OAUTH_STATE_INVALID', 'This sign-in link is invalid or has expired. Start again.');
+    };
+    if (!ticket || !data || data.provider !== provider.name) throw refuse('state');
+    if (!browserKey || !data.browserKeyHash || !safeEqual(sha256(browserKey), data.browserKeyHash)) {
+      throw refuse('browser');
     }
     const back = (params: Record<string, string>) => {
       const url = new URL(data.appRedirectUri);
@@ -167,6 +212,7 @@ export class OAuthService {
     try {
       profile = await provider.exchangeCode({
         code: query.code,
+        state: query.state!,
         redirectUri: this.callbackUrl(provider.name),
         codeVerifier: data.codeVerifierEnc
           ? this.deps.protector.decrypt('oauth-verifier', data.codeVerifierEnc)
@@ -175,7 +221,12 @@ export class OAuthService {
       });
     } catch (err) {
       const reason = err instanceof OAuthError ? err.reason : 'provider_error';
-      securityEvent(meta.log, 'auth.oauth.failure', { ip: meta.ip, provider: provider.name, reason });
+      securityEvent(meta.log, 'auth.oauth.failure', {
+        actor: ticket.userId,
+        ip: meta.ip,
+        provider: provider.name,
+        reason,
+      });
       if (!(err instanceof OAuthError)) meta.log.error({ err }, 'OAuth provider call failed');
       return back({ error: 'oauth_failed' });
     }
@@ -222,15 +273,20 @@ export class OAuthService {
     if (!ticket?.userId || !data)
       throw new AppError('UNAUTHENTICATED', 'The code is invalid or has expired.');
     if (data.appCodeChallenge) {
-      const challenge = input.codeVerifier
-        ? createHash('sha256').update(input.codeVerifier).digest('base64url')
-        : '';
+      const challenge = input.codeVerifier ? codeChallengeS256(input.codeVerifier) : '';
       if (!safeEqual(challenge, data.appCodeChallenge)) {
+        securityEvent(meta.log, 'auth.oauth.failure', {
+          actor: ticket.userId,
+          ip: meta.ip,
+          provider: data.provider,
+          reason: 'app_code_verifier',
+        });
         throw new AppError('UNAUTHENTICATED', 'The code verifier does not match.');
       }
     }
     const user = await this.deps.repo.findUserById(this.deps.db, ticket.userId);
-    if (!user || user.purgedAt) throw new AppError('UNAUTHENTICATED', 'The code is invalid or has expired.');
+    if (!user || accountGone(user, this.deps.clock.now()))
+      throw new AppError('UNAUTHENTICATED', 'The code is invalid or has expired.');
     const result = await this.deps.auth.signIn(user, meta, data.provider, input.deviceName ?? null);
     return { ...result, isNewUser: data.isNewUser };
   }
@@ -251,6 +307,7 @@ export class OAuthService {
     } catch (err) {
       const reason = err instanceof OAuthError ? err.reason : 'provider_error';
       securityEvent(meta.log, 'auth.oauth.failure', {
+        actor: meta.actorId,
         ip: meta.ip,
         provider: provider.name,
         reason,
@@ -273,6 +330,7 @@ export class OAuthService {
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await repo.findIdentity(this.deps.db, profile.provider, profile.providerUserId);
       if (existing) {
+        // A deleted account is returned too: signing in to it offers a restore (or is refused once it is gone).
         const user = await repo.findUserById(this.deps.db, existing.userId);
         if (user && !user.purgedAt) return { user, isNewUser: false };
       }
@@ -309,7 +367,8 @@ export class OAuthService {
       .normalize('NFC')
       .replace(/[^\p{L}\p{N}_.-]/gu, '')
       .slice(0, 14);
-    const base = cleaned.length >= 2 ? cleaned : `${profile.provider}_user`;
+    // `deleted-…` is what purged accounts are called; a provider nickname may not pass for one.
+    const base = cleaned.length >= 2 && !isReservedNickname(cleaned) ? cleaned : `${profile.provider}_user`;
     if (!(await this.deps.repo.isNicknameTaken(tx, base))) return base;
     for (let i = 0; i < 20; i++) {
       const candidate = `${base}${randomBytes(3).readUIntBE(0, 3) % 100_000}`.slice(0, 20);

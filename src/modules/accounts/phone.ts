@@ -28,12 +28,3 @@ export function normalizePhone(raw: string, allowedCountries: readonly string[])
   }
   return { e164: parsed.number, countryCode: parsed.countryCallingCode };
 }
-
-/** +82-10-****-5678: enough for a person to recognise their number, useless to anyone else. */
-export function maskPhone(e164: string): string {
-  const digits = e164.replace(/\D/g, '');
-  if (digits.startsWith('82') && digits.length >= 11) {
-    return `+82-${digits.slice(2, 4)}-****-${digits.slice(-4)}`;
-  }
-  return `+${digits.slice(0, 2)}-****-${digits.slice(-4)}`;
-}

@@ -193,15 +193,22 @@ export class SessionService {
     };
   }
 
+  /** Live sessions of a user: not revoked, not past their absolute expiry, not idle-expired. */
+  private live(db: Executor, userId: string): Promise<SessionRow[]> {
+    const now = this.deps.clock.now();
+    const idleSince = new Date(now.getTime() - this.deps.config.refreshIdleDays * 86_400_000);
+    return this.deps.repo.listActiveSessions(db, userId, now, idleSince);
+  }
+
   async list(actor: Actor): Promise<(SessionRow & { current: boolean })[]> {
-    const rows = await this.deps.repo.listActiveSessions(this.deps.db, actor.userId, this.deps.clock.now());
+    const rows = await this.live(this.deps.db, actor.userId);
     return rows.map((s) => ({ ...s, current: s.id === actor.sessionId }));
   }
 
   /** Revokes one of the actor's own sessions; someone else's session is "not found". */
   async revoke(actor: Actor, sessionId: string, meta: RequestMeta): Promise<void> {
     await this.deps.unitOfWork(async (ctx) => {
-      const sessions = await this.deps.repo.listActiveSessions(ctx.tx, actor.userId, this.deps.clock.now());
+      const sessions = await this.live(ctx.tx, actor.userId);
       const session = sessions.find((s) => s.id === sessionId);
       if (!session) throw new AppError('NOT_FOUND', 'No such session.');
       await this.revokeInTx(ctx, session, sessionId === actor.sessionId ? 'logout' : 'revoked_by_user');

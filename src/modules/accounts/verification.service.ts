@@ -5,14 +5,24 @@ import { safeEqual, type DataProtector } from '../../infra/crypto.js';
 import type { Executor } from '../../infra/db/database.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Mailer } from '../../infra/mail/mailer.js';
-import type { RateLimiter, RateLimitRule } from '../../infra/rate-limit/rate-limiter.js';
-import { eucKrByteLength, smsTypeFor, type SmsSender } from '../../infra/sms/sms.js';
-import { enforceRateLimit } from '../../http/rate-limit.js';
-import type { RequestMeta } from '../../shared/context.js';
+import {
+  enforceRateLimit,
+  type RateLimiter,
+  type RateLimitRule,
+} from '../../infra/rate-limit/rate-limiter.js';
+import {
+  eucKrByteLength,
+  maskPhone,
+  smsTypeFor,
+  type SmsResult,
+  type SmsSender,
+} from '../../infra/sms/sms.js';
+import type { Actor, RequestMeta } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { securityEvent } from '../../shared/security-log.js';
+import { accountGone } from './account.service.js';
 import type { AccountsRepository, ChallengeRow } from './accounts.repository.js';
-import { maskPhone, normalizePhone, type Phone } from './phone.js';
+import { normalizePhone, type Phone } from './phone.js';
 
 export type VerificationPurpose = ChallengeRow['purpose'];
 
@@ -86,6 +96,28 @@ export class VerificationService {
   }
 
   /**
+   * Sends an SMS code. `change_phone` needs a signed-in person (the code will move their account). For `login`
+   * and `reset` the message only goes out when a live account has the number, but the answer, throttles and
+   * budget are the same either way, so the endpoint does not tell which numbers are registered.
+   */
+  async sendPhoneCode(
+    input: { phone: string; purpose: VerificationPurpose },
+    actor: Actor | null,
+    meta: RequestMeta,
+  ): Promise<SendResult> {
+    if (input.purpose === 'change_phone' && !actor) {
+      throw new AppError('UNAUTHENTICATED', 'Sign in to change your phone number.');
+    }
+    const phone = this.phone(input.phone);
+    let deliver = true;
+    if (input.purpose === 'login' || input.purpose === 'reset') {
+      const user = await this.deps.repo.findUserByPhoneHash(this.deps.db, this.phoneHash(phone));
+      deliver = Boolean(user && !accountGone(user, this.deps.clock.now()));
+    }
+    return this.send({ channel: 'sms', phone }, input.purpose, meta, deliver);
+  }
+
+  /**
    * Issues a code. `deliver` false records the challenge but sends nothing (e.g. a reset for a number with no
    * account), so the caller answers identically either way.
    */
@@ -104,7 +136,9 @@ export class VerificationService {
     if (target.channel === 'sms') {
       // Numbers sharing all but the last 4 digits: the shape of a premium-range pumping attack.
       await enforceRateLimit(limiter, LIMITS.perPrefixHourly, target.phone.e164.slice(0, -4));
-      if (deliver) await this.takeFromSmsBudget(meta);
+      // Taken whether or not the message will go out: an open breaker must answer 503 for unregistered numbers
+      // too, or the 202 they would get would tell them apart.
+      await this.takeFromSmsBudget(meta);
     }
 
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
@@ -123,6 +157,7 @@ export class VerificationService {
     });
 
     securityEvent(meta.log, deliver ? 'otp.sent' : 'otp.suppressed', {
+      actor: meta.actorId,
       ip: meta.ip,
       channel: target.channel,
       purpose,
@@ -139,7 +174,11 @@ export class VerificationService {
     );
     if (!res.allowed) {
       // The breaker: no SMS until the hour is over. Someone must look at why the budget ran out.
-      securityEvent(meta.log, 'sms.budget_exhausted', { ip: meta.ip, budget: this.deps.config.hourlyBudget });
+      securityEvent(meta.log, 'sms.budget_exhausted', {
+        actor: meta.actorId,
+        ip: meta.ip,
+        budget: this.deps.config.hourlyBudget,
+      });
       throw new AppError('SMS_UNAVAILABLE', 'Text messages cannot be sent right now. Try again later.', {
         headers: { 'retry-after': String(Math.max(1, Math.ceil(res.retryAfterMs / 1000))) },
       });
@@ -157,23 +196,25 @@ export class VerificationService {
         return;
       }
       const text = `[Moim] 인증번호 [${code}]를 입력해 주세요. 5분 후 만료됩니다.`;
-      let status: 'sent' | 'failed' = 'sent';
-      let providerMessageId: string | null = null;
+      let sent: SmsResult | undefined;
       try {
-        const res = await this.deps.sms.send({ to: target.phone.e164, text });
-        providerMessageId = res.providerMessageId;
+        sent = await this.deps.sms.send({ to: target.phone.e164, text });
       } catch (err) {
-        status = 'failed';
         this.deps.logger.error({ err, to: maskPhone(target.phone.e164) }, 'SMS delivery failed');
       }
       await this.deps.repo.recordSms(this.deps.db, {
         phoneHash: targetHash,
         kind: `otp:${purpose}`,
-        type: smsTypeFor(text),
         provider: this.deps.sms.name,
-        bytes: eucKrByteLength(text),
-        status,
-        providerMessageId,
+        // As the adapter reports it billed; a failed send records what the message would have been.
+        ...(sent
+          ? { type: sent.type, bytes: sent.bytes, status: 'sent', providerMessageId: sent.providerMessageId }
+          : {
+              type: smsTypeFor(text),
+              bytes: eucKrByteLength(text),
+              status: 'failed',
+              providerMessageId: null,
+            }),
       });
     })().catch((err: unknown) => this.deps.logger.error({ err }, 'verification delivery failed'));
     this.inFlight.add(work);
@@ -188,24 +229,31 @@ export class VerificationService {
   /**
    * Checks a code. The attempt is counted before the comparison, atomically; wrong, expired, exhausted and
    * unknown all answer the same CODE_INVALID. Returns the challenge id: proof of the target for PROOF_TTL_MS.
+   *
+   * `beforeSpending` runs once the code has matched and before it is marked verified: a check that may only be
+   * answered to the holder of the code (e.g. a password policy that involves the account) and that, when it
+   * throws, must leave the code usable for another try (the attempt still counts).
    */
   async verify(
     target: Target,
     purpose: VerificationPurpose,
     code: string,
     meta: RequestMeta,
+    beforeSpending?: () => void,
   ): Promise<string> {
     const targetHash = this.targetHash(target);
     await enforceRateLimit(this.deps.limiter, LIMITS.verifyPerIp, meta.ip);
     await enforceRateLimit(this.deps.limiter, LIMITS.verifyPerTarget, targetHash);
     const now = this.deps.clock.now();
     const attempt = await this.deps.repo.claimAttempt(this.deps.db, targetHash, purpose, now);
-    const ok =
+    const matched =
       attempt !== undefined &&
       /^\d{6}$/.test(code) &&
-      safeEqual(attempt.codeHash, this.codeHash(attempt.id, code)) &&
-      (await this.deps.repo.markChallengeVerified(this.deps.db, attempt.id, now));
+      safeEqual(attempt.codeHash, this.codeHash(attempt.id, code));
+    if (matched) beforeSpending?.();
+    const ok = matched && (await this.deps.repo.markChallengeVerified(this.deps.db, attempt.id, now));
     securityEvent(meta.log, ok ? 'otp.verify.success' : 'otp.verify.failure', {
+      actor: meta.actorId,
       ip: meta.ip,
       channel: target.channel,
       purpose,

@@ -3,7 +3,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
 import type { UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { Actor } from '../../shared/context.js';
-import { uniqueViolation } from '../accounts/auth.service.js';
+import { uniqueViolation } from '../accounts/accounts.repository.js';
 import { AppError } from '../../shared/errors.js';
 import { distanceMeters } from '../../shared/geo.js';
 import { EventAccess, type GroupDirectory } from './event-access.js';

@@ -3,7 +3,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
 import type { TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { RateLimiter } from '../../infra/rate-limit/rate-limiter.js';
-import { enforceRateLimit } from '../../http/rate-limit.js';
+import { enforceRateLimit } from '../../infra/rate-limit/rate-limiter.js';
 import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { lineLengthMeters, regionOf, type LineString } from '../../shared/geo.js';

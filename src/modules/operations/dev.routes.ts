@@ -11,6 +11,8 @@ export const devRoutes: FastifyPluginAsyncTypebox<{ infra: Infra }> = async (app
     '/dev/outbox',
     {
       schema: {
+        // Development only: not part of the published contract (openapi.json is generated in development).
+        hide: true,
         tags: ['operations'],
         summary: 'Messages the development SMS and mail adapters "sent" (development only)',
         description:

@@ -1,0 +1,1 @@
+ALTER TABLE "sms_messages" ALTER COLUMN "phone_hash" DROP NOT NULL;

@@ -8,8 +8,9 @@ export default defineConfig({
     pool: 'forks',
     // Each test file gets its own database; two files at a time keep both cores busy without swapping.
     maxWorkers: 2,
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Generous: CI shares two cores between two test files, their databases and spawned servers.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
     teardownTimeout: 20_000,
     sequence: { hooks: 'stack' },
   },

@@ -49,11 +49,11 @@ describe('chat delivery across drops and a server restart', () => {
     }
     port = await freePort();
     await start();
-  }, 120_000);
+  }, 240_000);
   afterAll(async () => {
     if (server.exitCode === null) {
       server.kill('SIGTERM');
-      await waitForExit(server, 15_000).catch(() => undefined);
+      await waitForExit(server, 60_000).catch(() => undefined);
     }
     await fs.rm(dataDir, { recursive: true, force: true });
   });
@@ -210,7 +210,7 @@ describe('chat delivery across drops and a server restart', () => {
       const total = () => clients.reduce((n, c) => n + c.acked.size, 0);
       while (total() < (clients.length * PER_CLIENT) / 3) await new Promise((r) => setTimeout(r, 50));
       server.kill('SIGTERM');
-      await waitForExit(server, 20_000);
+      await waitForExit(server, 60_000);
       await start();
     })();
     await Promise.all([...clients.map(sendAll), restarter]);
@@ -256,5 +256,5 @@ describe('chat delivery across drops and a server restart', () => {
       expect(c.seen.map((m) => m.id)).toEqual(expected.slice(from));
       expect(new Set(c.seen.map((m) => m.id)).size).toBe(c.seen.length);
     }
-  }, 180_000);
+  }, 300_000);
 });

@@ -88,7 +88,7 @@ describe('server process lifecycle (embedded)', () => {
 
     // A second server on the same data directory fails at once with a clear message.
     const second = spawnMoim(['start'], env(await freePort()));
-    const secondExit = await waitForExit(second, 20_000);
+    const secondExit = await waitForExit(second, 60_000);
     expect(secondExit.code).toBe(1);
     expect(second.output()).toContain(`is already in use by process ${server.pid}`);
 
@@ -120,7 +120,7 @@ describe('server process lifecycle (embedded)', () => {
       upload(),
     ]);
     await Promise.all([...loops, healthCheck]);
-    await waitForExit(server, 15_000);
+    await waitForExit(server, 60_000);
     const exitMs = Date.now() - killedAt;
 
     expect(server.exitCode).toBe(0);
@@ -143,7 +143,7 @@ describe('server process lifecycle (embedded)', () => {
     await waitForReady(`http://127.0.0.1:${port}/health/ready`);
     await new Promise((r) => setTimeout(r, 1_500));
     again.kill('SIGTERM');
-    expect((await waitForExit(again, 15_000)).code).toBe(0);
+    expect((await waitForExit(again, 60_000)).code).toBe(0);
 
     const reopened = await openDatabase({ pgliteDir: path.join(dataDir, 'pglite') });
     const rows = await queryRows<{ dispatched: boolean }>(
@@ -153,15 +153,15 @@ describe('server process lifecycle (embedded)', () => {
     await reopened.close();
     expect(rows).toEqual([{ dispatched: true }]);
     expect(await fs.readFile(path.join(dataDir, 'keys', 'jwt-ed25519.pem'), 'utf8')).toBe(keyBefore);
-  }, 120_000);
+  }, 300_000);
 
   it('`moim migrate` applies migrations and exits; running it twice is a no-op', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'moim-migrate-'));
     for (let i = 0; i < 2; i++) {
       const child = spawnMoim(['migrate'], { DATA_DIR: dir, LOG_LEVEL: 'info' });
-      expect((await waitForExit(child, 60_000)).code).toBe(0);
+      expect((await waitForExit(child, 180_000)).code).toBe(0);
       expect(child.output()).toContain('migrations applied');
     }
     await fs.rm(dir, { recursive: true, force: true });
-  }, 120_000);
+  }, 240_000);
 });

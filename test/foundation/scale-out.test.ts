@@ -68,10 +68,10 @@ describe.runIf(servicesMode)('several nodes and a worker (PostgreSQL + Redis)', 
       expect(worker.output()).toContain('Moim worker started');
     } finally {
       worker.kill('SIGTERM');
-      const exit = await waitForExit(worker, 15_000);
+      const exit = await waitForExit(worker, 60_000);
       await fs.rm(dataDir, { recursive: true, force: true });
       expect(exit.code, worker.output().slice(-3000)).toBe(0);
       expect(worker.output()).not.toMatch(/"level":"(error|fatal)"/);
     }
-  }, 60_000);
+  }, 180_000);
 });

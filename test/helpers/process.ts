@@ -38,7 +38,7 @@ export function waitForExit(
 }
 
 /** Polls until the URL answers 200 (the server is ready) or the deadline passes. */
-export async function waitForReady(url: string, timeoutMs = 60_000): Promise<void> {
+export async function waitForReady(url: string, timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

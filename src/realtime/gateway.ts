@@ -96,6 +96,11 @@ export class Gateway {
     });
   }
 
+  /** The client events this gateway answers (for the protocol documentation and the fuzz test). */
+  get events(): string[] {
+    return [...this.registrations.keys()];
+  }
+
   /** Sets how handshakes are authenticated (the accounts module provides it). */
   useAuthenticator(fn: HandshakeAuthenticator): void {
     this.authenticator = fn;

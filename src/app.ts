@@ -7,6 +7,7 @@ import { registerOpenApi } from './http/openapi.js';
 import { registerGlobalRateLimit } from './http/rate-limit.js';
 import { registerSecurity } from './http/security.js';
 import type { Infra } from './infra/infra.js';
+import { validatorFactory } from './http/validation.js';
 import { createModules, type Modules } from './modules/index.js';
 import { operationsRoutes } from './modules/operations/operations.routes.js';
 
@@ -55,9 +56,7 @@ export async function buildApp(infra: Infra): Promise<App> {
       }
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
-    ajv: {
-      customOptions: { allErrors: true, removeAdditional: true, coerceTypes: 'array', useDefaults: true },
-    },
+    schemaController: { compilersFactory: { buildValidator: validatorFactory() } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Only JSON bodies are parsed by default; anything else is 415 unless a route adds its own parser (uploads).

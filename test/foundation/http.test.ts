@@ -34,6 +34,16 @@ describe('HTTP contract', () => {
       },
       async (request) => ({ ...(request.body as object), secret: 'never serialized' }),
     );
+    app.get(
+      '/probe/query',
+      {
+        schema: {
+          querystring: Type.Object({ age: Type.Integer(), tags: Type.Array(Type.String()) }),
+          response: { 200: Type.Object({ age: Type.Integer(), tags: Type.Array(Type.String()) }) },
+        },
+      },
+      async (request) => request.query,
+    );
     app.get('/probe/boom', async () => {
       throw new Error('select * from users where password = $1 -- /srv/moim/src/secret.ts');
     });
@@ -87,6 +97,16 @@ describe('HTTP contract', () => {
     expect(paths).toEqual(expect.arrayContaining(['/body/name', '/body/age', '/body/tags']));
     const missing = await post(JSON.stringify({ name: 'abc' }));
     expect((await json(missing)).details).toEqual([{ path: '/body/age', message: expect.any(String) }]);
+  });
+
+  it('JSON bodies are taken as typed: null is not 0 and "3" is not 3 (query strings still coerce)', async () => {
+    for (const age of [null, '3', false]) {
+      const res = await post(JSON.stringify({ name: 'abc', age }));
+      expect(res.status, JSON.stringify(age)).toBe(400);
+      expect((await json(res)).details).toEqual([{ path: '/body/age', message: expect.any(String) }]);
+    }
+    const query = await fetch(`${t.url}/probe/query?age=3&tags=a`);
+    expect(await json(query)).toEqual({ age: 3, tags: ['a'] });
   });
 
   it('responses are serialized through their schema: unlisted fields never leak', async () => {

@@ -13,9 +13,10 @@ import type { Json } from '../helpers/http.js';
  * traits), not from the policy code, so a change of policy shows up here as a failing cell.
  *
  * Adding the group actors when the groups module lands: add rows to ACTORS with a `groupRole` (member, admin,
- * owner), `banned: true`, or `otherGroupOwner: true`, an `enter` that puts the person in that state (join the
- * group, ban them …), and give `buildWorld` a `group` option creating the event inside a group. The outcome
- * functions below already read `groupRole`; each route's cell for the new rows follows from the traits.
+ * owner) or a new trait (`banned`, `otherGroupOwner`), an `enter` that puts the person in that state (join the
+ * group, ban them …), and build the worlds with `buildWorld(vis, start, duration, { groupId })` for an event
+ * inside a group. `sees` and the outcome functions already read `groupRole` (members see private group events
+ * and join them without an invitation); host-only routes stay host-only unless the policy changes.
  */
 
 type Vis = 'public' | 'private';
@@ -472,7 +473,13 @@ describe('events authorization matrix: every route × every actor × public and 
   };
 
   /** A fresh event with every actor in their state; private events are made private after the setup. */
-  async function buildWorld(vis: Vis, startInMinutes: number, durationMinutes: number): Promise<World> {
+  async function buildWorld(
+    vis: Vis,
+    startInMinutes: number,
+    durationMinutes: number,
+    /** More fields of the event, e.g. `{ groupId }` for the group actors. */
+    fields: Record<string, unknown> = {},
+  ): Promise<World> {
     const host = people.get('host')!;
     const event = await createEvent(
       t,
@@ -481,6 +488,7 @@ describe('events authorization matrix: every route × every actor × public and 
         ...times(t, startInMinutes, durationMinutes),
         capacity: 2,
         requiresApproval: true,
+        ...fields,
       },
       host,
     );

@@ -152,6 +152,51 @@ describe('seed rules: meetups, moims and group runs', () => {
     }
   });
 
+  it('[E] WEAK 2: someone marked present who then leaves or is removed before the start neither counts nor rates', async () => {
+    const event = await createEvent(t, times(t, 35, 10));
+    const [stays, leaver, removed] = await users(3);
+    for (const p of [stays, leaver, removed]) await join(t, event.id, p!);
+    clock.advance(10 * MIN); // attendance is open, the event has not started
+    try {
+      const marks = [stays, leaver, removed].map((p) => ({ userId: p!.userId, present: true }));
+      expect(
+        (await inject(event.host, 'PUT', `/v1/events/${event.id}/attendance`, { marks })).statusCode,
+      ).toBe(204);
+      expect((await inject(leaver!, 'POST', `/v1/events/${event.id}/leave`)).statusCode).toBe(204);
+      expect(
+        (await inject(event.host, 'DELETE', `/v1/events/${event.id}/participants/${removed!.userId}`))
+          .statusCode,
+      ).toBe(204);
+      clock.advance(36 * MIN); // the event has ended
+      const rate = (who: SignedUp) =>
+        inject(who, 'POST', `/v1/events/${event.id}/ratings`, {
+          userId: event.host.userId,
+          verdict: 'bad',
+          reason: 'late',
+        });
+      expect(codeOf(await rate(leaver!))).toBe('NOT_ATTENDED');
+      expect(codeOf(await rate(removed!))).toBe('NOT_ATTENDED');
+      expect((await rate(stays!)).statusCode).toBe(201);
+      const rateGone = await inject(event.host, 'POST', `/v1/events/${event.id}/ratings`, {
+        userId: leaver!.userId,
+        verdict: 'good',
+        reason: 'friendly',
+      });
+      expect(codeOf(rateGone)).toBe('NOT_ATTENDED');
+      const reputation = async (who: SignedUp) =>
+        ((await inject(null, 'GET', `/v1/users/${who.userId}/reputation`)).json() as Json).attended;
+      expect([await reputation(stays!), await reputation(leaver!), await reputation(removed!)]).toEqual([
+        1, 0, 0,
+      ]);
+      const history = (
+        (await inject(null, 'GET', `/v1/users/${event.host.userId}/reputation`)).json() as Json
+      ).hostingHistory as Json[];
+      expect(history.find((h) => h.id === event.id)?.attendees).toBe(1);
+    } finally {
+      clock.advance(-46 * MIN);
+    }
+  });
+
   it('[H][E] ids and text reach SQL only as parameters: a malformed id is a 400, quotes are kept as typed', async () => {
     const res = await inject(null, 'GET', "/v1/events/1' or '1'='1");
     expect(res.statusCode).toBe(400);

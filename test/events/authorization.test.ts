@@ -612,6 +612,36 @@ describe('events authorization matrix: every route × every actor × public and 
     });
   });
 
+  /** Runs every changing route of the 'before' phase for every actor; returns the cells that answered 2xx. */
+  async function successes(w: World): Promise<string[]> {
+    const ok: string[] = [];
+    for (const route of ROUTES.filter((r) => r.phase === 'before' && r.method !== 'GET')) {
+      for (const a of ACTORS) {
+        const who = a.signedIn ? people.get(a.name)! : null;
+        const res = await call(who, route.method, route.url(w), route.body?.(w, a));
+        if (res.status < 300) ok.push(`${route.name}: ${a.name}`);
+      }
+    }
+    return ok;
+  }
+
+  it('a locked event refuses every change to everyone; only its host may still call it off', async () => {
+    for (const vis of VISIBILITIES) {
+      const w = await buildWorld(vis, 24 * 60, 120);
+      expect((await call(w.participant, 'POST', `/v1/events/${w.eventId}/confirm`)).status).toBe(200);
+      expect((await call(w.host, 'POST', `/v1/events/${w.eventId}/confirm`)).body.locked).toBe(true);
+      expect(await successes(w)).toEqual(['DELETE /events/:id: host']);
+    }
+  });
+
+  it('a cancelled event refuses every change to everyone', async () => {
+    for (const vis of VISIBILITIES) {
+      const w = await buildWorld(vis, 24 * 60, 120);
+      expect((await call(w.host, 'DELETE', `/v1/events/${w.eventId}`)).status).toBe(204);
+      expect(await successes(w)).toEqual([]);
+    }
+  });
+
   it('objects of one event cannot be reached through another: invitations, applications, participants', async () => {
     const w = await buildWorld('public', 24 * 60, 120);
     const other = people.get('otherHost')!;

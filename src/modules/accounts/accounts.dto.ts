@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { IsoDateTime, Uuid } from '../../http/schemas.js';
+import { EXAMPLE, IsoDateTime, Uuid, withExamples } from '../../http/schemas.js';
 import type { DataProtector } from '../../infra/crypto.js';
 import { maskPhone } from '../../infra/sms/sms.js';
 import { REGIONS } from '../../shared/regions.js';
@@ -47,6 +47,48 @@ export const RegionSchema = Type.Union(
   { description: 'Korean region.' },
 );
 
+/** Examples of the accounts routes' bodies, for the OpenAPI document (no real credential looks like these). */
+export const ACCOUNT_EXAMPLES = {
+  tokens: {
+    tokenType: 'Bearer' as const,
+    accessToken: 'eyJhbGciOiJFZERTQSJ9.example-access-token.signature',
+    accessTokenExpiresAt: '2026-05-01T09:15:00.000Z',
+    refreshToken: 'rt_example_0f8e7d6c5b4a39281706f5e4d3c2b1a0',
+    sessionId: EXAMPLE.sessionId,
+  },
+  me: {
+    id: EXAMPLE.userId,
+    nickname: 'runner_kim',
+    email: 'kim@example.com',
+    emailVerified: true,
+    phone: '+82-10-****-5678',
+    hasPassword: true,
+    providers: ['kakao' as const],
+    bio: 'Weekend trail runner in Mapo.',
+    statusMessage: 'Training for the Seoul marathon',
+    interests: ['running', 'hiking'],
+    mood: null,
+    preferredRegion: 'seoul' as const,
+    preferredDistanceKm: 10,
+    level: 2,
+    smsConsent: false,
+    avatarUrl: null,
+    needsOnboarding: false,
+    role: 'user' as const,
+    createdAt: '2026-03-14T08:30:00.000Z',
+  },
+  publicUser: {
+    id: EXAMPLE.userId,
+    nickname: 'runner_kim',
+    avatarUrl: null,
+    bio: 'Weekend trail runner in Mapo.',
+    statusMessage: 'Training for the Seoul marathon',
+    interests: ['running', 'hiking'],
+    level: 2,
+    createdAt: '2026-03-14T08:30:00.000Z',
+  },
+};
+
 export const TokenResponse = Type.Object(
   {
     tokenType: Type.Literal('Bearer'),
@@ -58,7 +100,7 @@ export const TokenResponse = Type.Object(
     }),
     sessionId: Uuid,
   },
-  { $id: 'TokenResponse' },
+  { $id: 'TokenResponse', examples: [ACCOUNT_EXAMPLES.tokens] },
 );
 
 export const MeResponse = Type.Object(
@@ -83,15 +125,18 @@ export const MeResponse = Type.Object(
     role: Type.Union([Type.Literal('user'), Type.Literal('admin')]),
     createdAt: IsoDateTime,
   },
-  { $id: 'Me' },
+  { $id: 'Me', examples: [ACCOUNT_EXAMPLES.me] },
 );
 export type MeResponse = Static<typeof MeResponse>;
 
-export const AuthResponse = Type.Object({
-  tokens: Type.Ref('TokenResponse'),
-  user: Type.Ref('Me'),
-  isNewUser: Type.Boolean(),
-});
+export const AuthResponse = withExamples(
+  Type.Object({
+    tokens: Type.Ref('TokenResponse'),
+    user: Type.Ref('Me'),
+    isNewUser: Type.Boolean(),
+  }),
+  { tokens: ACCOUNT_EXAMPLES.tokens, user: ACCOUNT_EXAMPLES.me, isNewUser: false },
+);
 
 export const PublicUser = Type.Object(
   {
@@ -104,7 +149,7 @@ export const PublicUser = Type.Object(
     level: Type.Union([Type.Integer(), Type.Null()]),
     createdAt: IsoDateTime,
   },
-  { $id: 'PublicUser' },
+  { $id: 'PublicUser', examples: [ACCOUNT_EXAMPLES.publicUser] },
 );
 export type PublicUser = Static<typeof PublicUser>;
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from 'typebox';
 import { actorOf, metaOf } from '../../http/auth.js';
-import { errorResponses, IdParams, IsoDateTime, Uuid } from '../../http/schemas.js';
+import { EXAMPLE, errorResponses, IdParams, IsoDateTime, Uuid, withExamples } from '../../http/schemas.js';
 import { AppError } from '../../shared/errors.js';
 import {
   addAccountSchemas,
@@ -29,10 +29,22 @@ import type { AccountsModule } from './accounts.module.js';
 import type { AuthResult } from './auth.service.js';
 import { PROOF_TTL_MS } from './verification.service.js';
 
-const CodeSent = Type.Object({
-  expiresInSeconds: Type.Integer({ description: 'The code works for this long.' }),
-  retryAfterSeconds: Type.Integer({ description: 'Wait this long before asking for another code.' }),
-});
+const CodeSent = withExamples(
+  Type.Object({
+    expiresInSeconds: Type.Integer({ description: 'The code works for this long.' }),
+    retryAfterSeconds: Type.Integer({ description: 'Wait this long before asking for another code.' }),
+  }),
+  { expiresInSeconds: 300, retryAfterSeconds: 60 },
+);
+/** Example values of request bodies; none of them is a working credential. */
+const EX = {
+  password: 'correct horse battery',
+  phone: '010-1234-5678',
+  code: '482913',
+  verificationId: '7e6d5c4b-3a29-4180-9f6e-5d4c3b2a1908',
+  refreshToken: 'rt_example_0f8e7d6c5b4a39281706f5e4d3c2b1a0',
+  device: 'Galaxy S24',
+};
 
 /**
  * Bodies that name the account by email or by phone. One object with both optional (and a check that exactly
@@ -76,7 +88,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
         summary: 'Whether a nickname is free',
         querystring: Type.Object({ nickname: Nickname }),
         response: {
-          200: Type.Object({ nickname: Type.String(), available: Type.Boolean() }),
+          200: withExamples(Type.Object({ nickname: Type.String(), available: Type.Boolean() }), {
+            nickname: 'runner_kim',
+            available: true,
+          }),
           ...errorResponses(),
         },
       },
@@ -93,9 +108,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
       schema: {
         tags: ['auth'],
         summary: 'Create an account with email and password',
-        body: Type.Object(
-          { email: Email, password: NewPassword, nickname: Nickname, deviceName: DeviceName },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            { email: Email, password: NewPassword, nickname: Nickname, deviceName: DeviceName },
+            { additionalProperties: false },
+          ),
+          { email: 'kim@example.com', password: EX.password, nickname: 'runner_kim', deviceName: EX.device },
         ),
         response: { 201: AuthResponse, ...errorResponses(409) },
       },
@@ -114,7 +132,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
         description:
           'Answers the same whether or not an account uses the number. At most one code a minute per number, ' +
           'daily caps per number and per IP. `change_phone` needs a signed-in user.',
-        body: Type.Object({ phone: PhoneInput, purpose: Purpose }, { additionalProperties: false }),
+        body: withExamples(
+          Type.Object({ phone: PhoneInput, purpose: Purpose }, { additionalProperties: false }),
+          {
+            phone: EX.phone,
+            purpose: 'signup',
+          },
+        ),
         response: { 202: CodeSent, ...errorResponses(503) },
       },
     },
@@ -131,15 +155,23 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
         description:
           'For `signup` and `change_phone`: the returned id proves the number for 15 minutes and is spent by ' +
           '/v1/auth/signup/phone or /v1/me/phone. A code dies after 5 wrong attempts.',
-        body: Type.Object(
-          {
-            phone: PhoneInput,
-            purpose: Type.Union([Type.Literal('signup'), Type.Literal('change_phone')]),
-            code: OtpCode,
-          },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            {
+              phone: PhoneInput,
+              purpose: Type.Union([Type.Literal('signup'), Type.Literal('change_phone')]),
+              code: OtpCode,
+            },
+            { additionalProperties: false },
+          ),
+          { phone: EX.phone, purpose: 'signup', code: EX.code },
         ),
-        response: { 200: Type.Object({ verificationId: Uuid, expiresInSeconds: Type.Integer() }) },
+        response: {
+          200: withExamples(Type.Object({ verificationId: Uuid, expiresInSeconds: Type.Integer() }), {
+            verificationId: EX.verificationId,
+            expiresInSeconds: 900,
+          }),
+        },
       },
     },
     async (request) => {
@@ -160,16 +192,26 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
       schema: {
         tags: ['auth'],
         summary: 'Create an account with a verified phone number and a password',
-        body: Type.Object(
+        body: withExamples(
+          Type.Object(
+            {
+              phone: PhoneInput,
+              verificationId: Uuid,
+              password: NewPassword,
+              nickname: Nickname,
+              smsConsent: Type.Optional(Type.Boolean()),
+              deviceName: DeviceName,
+            },
+            { additionalProperties: false },
+          ),
           {
-            phone: PhoneInput,
-            verificationId: Uuid,
-            password: NewPassword,
-            nickname: Nickname,
-            smsConsent: Type.Optional(Type.Boolean()),
-            deviceName: DeviceName,
+            phone: EX.phone,
+            verificationId: EX.verificationId,
+            password: EX.password,
+            nickname: 'runner_kim',
+            smsConsent: true,
+            deviceName: EX.device,
           },
-          { additionalProperties: false },
         ),
         response: { 201: AuthResponse, ...errorResponses(409) },
       },
@@ -188,7 +230,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
           'Wrong password and unknown account answer the same 401. Repeated failures are throttled per ' +
           'account and per IP (429 with Retry-After) and the throttle expires by itself. A deleted account ' +
           'within its restore window answers 403 ACCOUNT_PENDING_DELETION with a `restoreToken` in details.',
-        body: emailOrPhone({ password: Password, deviceName: DeviceName }),
+        body: withExamples(
+          emailOrPhone({ password: Password, deviceName: DeviceName }),
+          { email: 'kim@example.com', password: EX.password, deviceName: EX.device },
+          { phone: EX.phone, password: EX.password },
+        ),
         response: { 200: AuthResponse, ...errorResponses(403) },
       },
     },
@@ -206,9 +252,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
       schema: {
         tags: ['auth'],
         summary: 'Sign in with an SMS code (purpose `login`)',
-        body: Type.Object(
-          { phone: PhoneInput, code: OtpCode, deviceName: DeviceName },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            { phone: PhoneInput, code: OtpCode, deviceName: DeviceName },
+            { additionalProperties: false },
+          ),
+          { phone: EX.phone, code: EX.code, deviceName: EX.device },
         ),
         response: { 200: AuthResponse, ...errorResponses(403) },
       },
@@ -225,9 +274,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
         description:
           'Every use returns a new refresh token. Retrying with the previous one within 10 s returns the same ' +
           'new pair; any other reuse ends the session (401 TOKEN_REUSED).',
-        body: Type.Object(
-          { refreshToken: Type.String({ minLength: 16, maxLength: 200 }) },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            { refreshToken: Type.String({ minLength: 16, maxLength: 200 }) },
+            { additionalProperties: false },
+          ),
+          { refreshToken: EX.refreshToken },
         ),
         response: { 200: TokenResponse, ...errorResponses(401) },
       },
@@ -255,7 +307,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
         tags: ['auth'],
         summary: 'Mail a password reset code to an email account',
         description: 'Answers the same whether or not the account exists.',
-        body: Type.Object({ email: Email, purpose: Type.Literal('reset') }, { additionalProperties: false }),
+        body: withExamples(
+          Type.Object({ email: Email, purpose: Type.Literal('reset') }, { additionalProperties: false }),
+          { email: 'kim@example.com', purpose: 'reset' },
+        ),
         response: { 202: CodeSent },
       },
     },
@@ -270,7 +325,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
         tags: ['auth'],
         summary: 'Set a new password with a reset code (SMS for phone accounts, mail for email accounts)',
         description: 'Every session of the account ends.',
-        body: emailOrPhone({ code: OtpCode, newPassword: NewPassword }),
+        body: withExamples(emailOrPhone({ code: OtpCode, newPassword: NewPassword }), {
+          email: 'kim@example.com',
+          code: EX.code,
+          newPassword: 'a new long passphrase',
+        }),
         response: { 204: Type.Null() },
       },
     },
@@ -287,9 +346,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
       schema: {
         tags: ['auth'],
         summary: 'Restore an account scheduled for deletion and sign in',
-        body: Type.Object(
-          { restoreToken: Type.String({ minLength: 16, maxLength: 200 }), deviceName: DeviceName },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            { restoreToken: Type.String({ minLength: 16, maxLength: 200 }), deviceName: DeviceName },
+            { additionalProperties: false },
+          ),
+          { restoreToken: 'rs_example_9a8b7c6d5e4f30211f2e3d4c5b6a7980', deviceName: EX.device },
         ),
         response: { 200: AuthResponse },
       },
@@ -298,19 +360,28 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }>
   );
 };
 
-const ProfilePatch = Type.Object(
+const ProfilePatch = withExamples(
+  Type.Object(
+    {
+      nickname: Type.Optional(Nickname),
+      bio: Type.Optional(Type.Union([Type.String({ maxLength: 300 }), Type.Null()])),
+      statusMessage: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()])),
+      interests: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 30 }), { maxItems: 10 })),
+      mood: Type.Optional(Type.Union([Type.String({ maxLength: 30 }), Type.Null()])),
+      preferredRegion: Type.Optional(Type.Union([RegionSchema, Type.Null()])),
+      preferredDistanceKm: Type.Optional(
+        Type.Union([Type.Integer({ minimum: 1, maximum: 100 }), Type.Null()]),
+      ),
+      level: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 4 }), Type.Null()])),
+      smsConsent: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
   {
-    nickname: Type.Optional(Nickname),
-    bio: Type.Optional(Type.Union([Type.String({ maxLength: 300 }), Type.Null()])),
-    statusMessage: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()])),
-    interests: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 30 }), { maxItems: 10 })),
-    mood: Type.Optional(Type.Union([Type.String({ maxLength: 30 }), Type.Null()])),
-    preferredRegion: Type.Optional(Type.Union([RegionSchema, Type.Null()])),
-    preferredDistanceKm: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 100 }), Type.Null()])),
-    level: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 4 }), Type.Null()])),
-    smsConsent: Type.Optional(Type.Boolean()),
+    statusMessage: 'Training for the Seoul marathon',
+    interests: ['running', 'hiking'],
+    preferredDistanceKm: 10,
   },
-  { additionalProperties: false },
 );
 
 /** The signed-in person's own account. */
@@ -352,7 +423,22 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }> =
       schema: {
         tags: ['me'],
         summary: 'My signed-in devices',
-        response: { 200: Type.Object({ items: Type.Array(SessionResponse) }) },
+        response: {
+          200: withExamples(Type.Object({ items: Type.Array(SessionResponse) }), {
+            items: [
+              {
+                id: EXAMPLE.sessionId,
+                deviceName: EX.device,
+                userAgent: 'Moim/1.4 (Android 15)',
+                method: 'password',
+                createdAt: '2026-04-20T07:12:00.000Z',
+                lastUsedAt: EXAMPLE.now,
+                expiresAt: '2026-05-31T09:00:00.000Z',
+                current: true,
+              },
+            ],
+          }),
+        },
       },
     },
     async (request) => ({ items: (await sessions.list(actorOf(request))).map(toSession) }),
@@ -383,7 +469,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }> =
       schema: {
         tags: ['me'],
         summary: 'Sign out every device but this one',
-        response: { 200: Type.Object({ revoked: Type.Integer() }) },
+        response: { 200: withExamples(Type.Object({ revoked: Type.Integer() }), { revoked: 2 }) },
       },
     },
     async (request) => ({ revoked: await sessions.revokeOthers(actorOf(request), metaOf(request)) }),
@@ -397,9 +483,12 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }> =
         tags: ['me'],
         summary: 'Change (or set) my password',
         description: 'Needs the current password when there is one. Other sessions end.',
-        body: Type.Object(
-          { currentPassword: Type.Optional(Password), newPassword: NewPassword },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            { currentPassword: Type.Optional(Password), newPassword: NewPassword },
+            { additionalProperties: false },
+          ),
+          { currentPassword: EX.password, newPassword: 'a new long passphrase' },
         ),
         response: { 204: Type.Null(), ...errorResponses(403) },
       },
@@ -420,9 +509,12 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }> =
         description:
           'First send a `change_phone` code to the new number and verify it; then post the verification id ' +
           'here with the current password (if the account has one). Other sessions end.',
-        body: Type.Object(
-          { phone: PhoneInput, verificationId: Uuid, password: Type.Optional(Password) },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            { phone: PhoneInput, verificationId: Uuid, password: Type.Optional(Password) },
+            { additionalProperties: false },
+          ),
+          { phone: '010-8765-4321', verificationId: EX.verificationId, password: EX.password },
         ),
         response: { 204: Type.Null(), ...errorResponses(403, 409) },
       },
@@ -449,9 +541,16 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }> =
           'Every session ends at once. Signing in within 30 days offers to restore the account; after that ' +
           'its personal data is erased.',
         body: Type.Optional(
-          Type.Object({ password: Type.Optional(Password) }, { additionalProperties: false }),
+          withExamples(Type.Object({ password: Type.Optional(Password) }, { additionalProperties: false }), {
+            password: EX.password,
+          }),
         ),
-        response: { 200: Type.Object({ purgeAfter: IsoDateTime }), ...errorResponses(403) },
+        response: {
+          200: withExamples(Type.Object({ purgeAfter: IsoDateTime }), {
+            purgeAfter: '2026-05-31T09:00:00.000Z',
+          }),
+          ...errorResponses(403),
+        },
       },
     },
     async (request) => ({

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { FastifyReply } from 'fastify';
 import { actorOf, metaOf } from '../../http/auth.js';
 import { readCookie, setCookie } from '../../http/cookies.js';
-import { errorResponses } from '../../http/schemas.js';
+import { errorResponses, withExamples } from '../../http/schemas.js';
 import { addAccountSchemas, AuthResponse, DeviceName, toAuthResponse } from './accounts.dto.js';
 import type { AccountsModule } from './accounts.module.js';
 import { STATE_TTL_MS, type AuthorizationStart } from './oauth.service.js';
@@ -50,16 +50,25 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
         tags: ['auth'],
         summary: 'Social sign-in providers enabled on this server',
         response: {
-          200: Type.Object({
-            items: Type.Array(
-              Type.Object({
-                name: Type.String(),
-                nativeToken: Type.Boolean({
-                  description: 'Whether apps may post a token from the provider SDK.',
+          200: withExamples(
+            Type.Object({
+              items: Type.Array(
+                Type.Object({
+                  name: Type.String(),
+                  nativeToken: Type.Boolean({
+                    description: 'Whether apps may post a token from the provider SDK.',
+                  }),
                 }),
-              }),
-            ),
-          }),
+              ),
+            }),
+            {
+              items: [
+                { name: 'kakao', nativeToken: true },
+                { name: 'naver', nativeToken: false },
+                { name: 'google', nativeToken: true },
+              ],
+            },
+          ),
         },
       },
     },
@@ -110,15 +119,29 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
           'so nobody can hand a started sign-in or link to someone else. Apps that open the provider in another ' +
           'browser use GET /v1/auth/oauth/{provider}/start there instead.',
         params: ProviderParams,
-        body: Type.Object(
+        body: withExamples(
+          Type.Object(
+            {
+              intent: Type.Union([Type.Literal('login'), Type.Literal('link')]),
+              redirectUri: RedirectUri,
+              codeChallenge: CodeChallenge,
+            },
+            { additionalProperties: false },
+          ),
           {
-            intent: Type.Union([Type.Literal('login'), Type.Literal('link')]),
-            redirectUri: RedirectUri,
-            codeChallenge: CodeChallenge,
+            intent: 'login',
+            redirectUri: 'https://app.example.com/auth/done',
+            codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
           },
-          { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ authorizationUrl: Type.String() }), ...errorResponses(404) },
+        response: {
+          200: withExamples(Type.Object({ authorizationUrl: Type.String() }), {
+            authorizationUrl:
+              'https://kauth.kakao.com/oauth/authorize?response_type=code&client_id=your-kakao-app-key' +
+              '&redirect_uri=https%3A%2F%2Fapi.example.com%2Fv1%2Fauth%2Foauth%2Fkakao%2Fcallback',
+          }),
+          ...errorResponses(404),
+        },
       },
     },
     async (request, reply) => {
@@ -175,13 +198,20 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
         tags: ['auth'],
         summary: 'Exchange the one-time code from social sign-in for tokens',
         description: 'The code works once, for 60 seconds.',
-        body: Type.Object(
+        body: withExamples(
+          Type.Object(
+            {
+              code: Type.String({ minLength: 16, maxLength: 200 }),
+              codeVerifier: Type.Optional(Type.String({ minLength: 43, maxLength: 128 })),
+              deviceName: DeviceName,
+            },
+            { additionalProperties: false },
+          ),
           {
-            code: Type.String({ minLength: 16, maxLength: 200 }),
-            codeVerifier: Type.Optional(Type.String({ minLength: 43, maxLength: 128 })),
-            deviceName: DeviceName,
+            code: 'oc_example_5f4e3d2c1b0a99887766',
+            codeVerifier: 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk',
+            deviceName: 'Galaxy S24',
           },
-          { additionalProperties: false },
         ),
         response: { 200: AuthResponse, ...errorResponses(401, 403) },
       },
@@ -200,9 +230,12 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsModule }
           '(audience must be one of our client ids). Naver: not supported (use the browser flow), because a ' +
           'Naver token cannot be checked to belong to our app.',
         params: ProviderParams,
-        body: Type.Object(
-          { token: Type.String({ minLength: 10, maxLength: 8192 }), deviceName: DeviceName },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            { token: Type.String({ minLength: 10, maxLength: 8192 }), deviceName: DeviceName },
+            { additionalProperties: false },
+          ),
+          { token: 'kakao-sdk-access-token-example', deviceName: 'Galaxy S24' },
         ),
         response: { 200: AuthResponse, ...errorResponses(403, 404) },
       },

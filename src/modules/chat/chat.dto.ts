@@ -1,10 +1,44 @@
 import { Type, type Static, type TSchema } from 'typebox';
-import { IsoDateTime, Uuid } from '../../http/schemas.js';
+import { EXAMPLE, IsoDateTime, Uuid } from '../../http/schemas.js';
 import type { ConversationRow, ConversationSummary, MessageWithSender } from './chat.repository.js';
 
 /** Request and response shapes of chat, over HTTP and the socket alike, and the presenters that fill them. */
 
 const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/** Examples of the chat routes' bodies, for the OpenAPI document. */
+export const CHAT_EXAMPLES = {
+  message: {
+    id: EXAMPLE.messageId,
+    conversationId: EXAMPLE.conversationId,
+    seq: 42,
+    clientId: '0f3c2a9e-client-1',
+    sender: { id: EXAMPLE.userId, nickname: 'runner_kim', avatarUrl: null },
+    kind: 'text' as const,
+    body: 'See you at exit 2!',
+    mediaId: null,
+    system: null,
+    createdAt: EXAMPLE.now,
+    editedAt: null,
+    deleted: false,
+    changeSeq: 0,
+    readCount: 3,
+  },
+  conversation: {
+    id: EXAMPLE.conversationId,
+    kind: 'event' as const,
+    groupId: null,
+    eventId: EXAMPLE.eventId,
+    historyVisibility: 'all' as const,
+    lastSeq: 42,
+    lastChange: 3,
+    notice: { text: 'Meet at exit 2, 10 minutes early.', by: EXAMPLE.userId, at: EXAMPLE.now },
+    archived: false,
+    role: 'member' as const,
+    lastReadSeq: 40,
+    createdAt: '2026-04-28T11:00:00.000Z',
+  },
+};
 
 export const Seq = Type.Integer({
   minimum: 0,
@@ -45,7 +79,7 @@ export const MessageResponse = Type.Object(
       Type.Integer({ description: 'Members other than the sender who have read it.' }),
     ),
   },
-  { $id: 'ChatMessage' },
+  { $id: 'ChatMessage', examples: [CHAT_EXAMPLES.message] },
 );
 export type MessageView = Static<typeof MessageResponse>;
 
@@ -95,7 +129,7 @@ export const ConversationResponse = Type.Object(
     lastMessage: Type.Optional(nullable(Type.Ref('ChatMessage'))),
     createdAt: IsoDateTime,
   },
-  { $id: 'Conversation' },
+  { $id: 'Conversation', examples: [CHAT_EXAMPLES.conversation] },
 );
 export type ConversationView = Static<typeof ConversationResponse>;
 

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { actorOf } from '../../http/auth.js';
-import { errorResponses, IdParams, Uuid } from '../../http/schemas.js';
+import { EXAMPLE, errorResponses, IdParams, Uuid, withExamples } from '../../http/schemas.js';
 import {
+  CHAT_EXAMPLES,
   ClientId,
   ConversationResponse,
   MessageBody,
@@ -17,7 +18,14 @@ const tags = ['chat'];
 const MessageParams = Type.Object({ id: Uuid, messageId: Uuid });
 const MessageRef = Type.Ref('ChatMessage');
 const ConversationRef = Type.Ref('Conversation');
-const Messages = Type.Object({ items: Type.Array(MessageRef), hasMore: Type.Boolean() });
+const Messages = withExamples(Type.Object({ items: Type.Array(MessageRef), hasMore: Type.Boolean() }), {
+  items: [CHAT_EXAMPLES.message],
+  hasMore: true,
+});
+const Sent = withExamples(Type.Object({ message: MessageRef, duplicate: Type.Boolean() }), {
+  message: CHAT_EXAMPLES.message,
+  duplicate: false,
+});
 const Member = Type.Object({
   user: Type.Object({
     id: Uuid,
@@ -46,7 +54,12 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
         tags,
         summary: 'My conversations, latest activity first',
         description: 'With unread counts (others’ messages after my read position) and the latest message.',
-        response: { 200: Type.Object({ items: Type.Array(ConversationRef) }), ...errorResponses() },
+        response: {
+          200: withExamples(Type.Object({ items: Type.Array(ConversationRef) }), {
+            items: [{ ...CHAT_EXAMPLES.conversation, unread: 2, lastMessage: CHAT_EXAMPLES.message }],
+          }),
+          ...errorResponses(),
+        },
       },
     },
     async (request) => ({ items: (await chat.list(actorOf(request))).map(toSummary) }),
@@ -60,7 +73,9 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
         tags,
         summary: 'Open the direct conversation with someone',
         description: 'Made on first use; the same conversation afterwards.',
-        body: Type.Object({ userId: Uuid }, { additionalProperties: false }),
+        body: withExamples(Type.Object({ userId: Uuid }, { additionalProperties: false }), {
+          userId: EXAMPLE.otherUserId,
+        }),
         response: { 200: ConversationRef, ...errorResponses(404) },
       },
     },
@@ -99,7 +114,21 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
         summary: 'A conversation and its members',
         params: IdParams,
         response: {
-          200: Type.Object({ conversation: ConversationRef, members: Type.Array(Member) }),
+          200: withExamples(Type.Object({ conversation: ConversationRef, members: Type.Array(Member) }), {
+            conversation: CHAT_EXAMPLES.conversation,
+            members: [
+              {
+                user: { id: EXAMPLE.userId, nickname: 'runner_kim', avatarUrl: null },
+                role: 'admin',
+                lastReadSeq: 42,
+              },
+              {
+                user: { id: EXAMPLE.otherUserId, nickname: 'jisoo_runs', avatarUrl: null },
+                role: 'member',
+                lastReadSeq: 40,
+              },
+            ],
+          }),
           ...errorResponses(404),
         },
       },
@@ -126,9 +155,12 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
         summary: 'Change who sees the history (admins)',
         description: '`since_join`: members see only messages sent after they joined.',
         params: IdParams,
-        body: Type.Object(
-          { historyVisibility: Type.Enum(['all', 'since_join']) },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            { historyVisibility: Type.Enum(['all', 'since_join']) },
+            { additionalProperties: false },
+          ),
+          { historyVisibility: 'since_join' },
         ),
         response: { 200: ConversationRef, ...errorResponses(403, 404) },
       },
@@ -189,13 +221,31 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
         params: IdParams,
         querystring: Type.Object({ afterSeq: Seq, sinceChange: Type.Optional(Seq) }),
         response: {
-          200: Type.Object({
-            messages: Type.Array(MessageRef),
-            changes: Type.Array(MessageRef),
-            lastSeq: Type.Integer(),
-            lastChange: Type.Integer(),
-            hasMore: Type.Boolean(),
-          }),
+          200: withExamples(
+            Type.Object({
+              messages: Type.Array(MessageRef),
+              changes: Type.Array(MessageRef),
+              lastSeq: Type.Integer(),
+              lastChange: Type.Integer(),
+              hasMore: Type.Boolean(),
+            }),
+            {
+              messages: [CHAT_EXAMPLES.message],
+              changes: [
+                {
+                  ...CHAT_EXAMPLES.message,
+                  id: '9b8a7f6e-5d4c-4b3a-8291-0f1e2d3c4b5a',
+                  seq: 39,
+                  body: null,
+                  deleted: true,
+                  changeSeq: 3,
+                },
+              ],
+              lastSeq: 42,
+              lastChange: 3,
+              hasMore: false,
+            },
+          ),
           ...errorResponses(404),
         },
       },
@@ -220,10 +270,13 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
           'Stored, numbered and then delivered to the members’ sockets. A retry with the same `clientId` returns ' +
           'the message already made (200, `duplicate: true`) instead of a second one (201).',
         params: IdParams,
-        body: Type.Object({ clientId: ClientId, body: MessageBody }, { additionalProperties: false }),
+        body: withExamples(
+          Type.Object({ clientId: ClientId, body: MessageBody }, { additionalProperties: false }),
+          { clientId: '0f3c2a9e-client-1', body: 'See you at exit 2!' },
+        ),
         response: {
-          200: Type.Object({ message: MessageRef, duplicate: Type.Boolean() }),
-          201: Type.Object({ message: MessageRef, duplicate: Type.Boolean() }),
+          200: withExamples(Sent, { message: CHAT_EXAMPLES.message, duplicate: true }),
+          201: Sent,
           ...errorResponses(404, 409),
         },
       },
@@ -242,7 +295,9 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
         tags,
         summary: 'Edit my message',
         params: MessageParams,
-        body: Type.Object({ body: MessageBody }, { additionalProperties: false }),
+        body: withExamples(Type.Object({ body: MessageBody }, { additionalProperties: false }), {
+          body: 'See you at exit 3 instead!',
+        }),
         response: { 200: MessageRef, ...errorResponses(403, 404, 409) },
       },
     },
@@ -274,8 +329,11 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
         summary: 'Mark read up to a message',
         description: 'Moves my read position forward (never back), no further than the last message.',
         params: IdParams,
-        body: Type.Object({ seq: Seq }, { additionalProperties: false }),
-        response: { 200: Type.Object({ lastReadSeq: Type.Integer() }), ...errorResponses(404) },
+        body: withExamples(Type.Object({ seq: Seq }, { additionalProperties: false }), { seq: 42 }),
+        response: {
+          200: withExamples(Type.Object({ lastReadSeq: Type.Integer() }), { lastReadSeq: 42 }),
+          ...errorResponses(404),
+        },
       },
     },
     async (request) => ({
@@ -292,9 +350,12 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
         summary: 'Pin the notice (admins)',
         description: 'One notice per conversation; everyone sees a system message.',
         params: IdParams,
-        body: Type.Object(
-          { text: Type.String({ minLength: 1, maxLength: 1000 }) },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            { text: Type.String({ minLength: 1, maxLength: 1000 }) },
+            { additionalProperties: false },
+          ),
+          { text: 'Meet at exit 2, 10 minutes early.' },
         ),
         response: { 200: ConversationRef, ...errorResponses(403, 404, 409) },
       },
@@ -340,7 +401,12 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
           beforeSeq: Type.Optional(Seq),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, default: 20 })),
         }),
-        response: { 200: Type.Object({ items: Type.Array(MessageRef) }), ...errorResponses(404) },
+        response: {
+          200: withExamples(Type.Object({ items: Type.Array(MessageRef) }), {
+            items: [CHAT_EXAMPLES.message],
+          }),
+          ...errorResponses(404),
+        },
       },
     },
     async (request) => {

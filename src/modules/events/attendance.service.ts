@@ -163,12 +163,12 @@ export class AttendanceService {
         let rateeRole: 'host' | 'attendee';
         if (isHost(event, viewer)) {
           const ratee = await this.deps.repo.findParticipant(ctx.tx, event.id, input.userId);
-          if (ratee?.role !== 'participant' || ratee.attendance !== 'present') {
+          if (ratee?.role !== 'participant' || ratee.status !== 'going' || ratee.attendance !== 'present') {
             throw new AppError('NOT_ATTENDED', 'The host rates only people who attended.');
           }
           rateeRole = 'attendee';
         } else {
-          if (viewer.participant?.attendance !== 'present') {
+          if (viewer.participant?.status !== 'going' || viewer.participant.attendance !== 'present') {
             throw new AppError('NOT_ATTENDED', 'Only people who attended rate the host.');
           }
           if (input.userId !== event.hostId) {
@@ -219,7 +219,7 @@ export class AttendanceService {
       candidates = going
         .filter((p) => p.role === 'participant' && p.attendance === 'present')
         .map((p) => p.userId);
-    } else if (viewer.participant?.attendance === 'present') {
+    } else if (viewer.participant?.status === 'going' && viewer.participant.attendance === 'present') {
       candidates = [event.hostId];
     }
     const { opensAt, closesAt } = this.ratingWindow(event);

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox';
-import { IsoDateTime, Uuid } from '../../http/schemas.js';
+import { EXAMPLE, IsoDateTime, Uuid, withExamples } from '../../http/schemas.js';
 import { REGIONS } from '../../shared/regions.js';
 import { ALL_REASONS, type Reputation } from './attendance.service.js';
 import { canManage, type EventViewer } from './events.policy.js';
@@ -18,6 +18,51 @@ import { EVENT_KINDS, EVENT_THEMES } from './events.schema.js';
 const literals = <const T extends readonly string[]>(values: T, description?: string) =>
   Type.Enum<[...T]>([...values], description === undefined ? {} : { description });
 const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/** Examples of the events routes' bodies, for the OpenAPI document. */
+const someone = { id: EXAMPLE.otherUserId, nickname: 'jisoo_runs', avatarUrl: null };
+export const EXAMPLES = {
+  participants: {
+    items: [
+      {
+        user: { id: EXAMPLE.userId, nickname: 'runner_kim', avatarUrl: null },
+        role: 'host' as const,
+        status: 'going' as const,
+        confirmed: false,
+      },
+      { user: someone, role: 'participant' as const, status: 'going' as const, confirmed: false },
+    ],
+  },
+  membership: { eventId: EXAMPLE.eventId, status: 'going' as const },
+  invitation: {
+    id: EXAMPLE.invitationId,
+    eventId: EXAMPLE.eventId,
+    inviterId: EXAMPLE.userId,
+    inviteeId: EXAMPLE.otherUserId,
+    status: 'pending' as const,
+    createdAt: EXAMPLE.now,
+  },
+  myInvitation: {
+    id: EXAMPLE.invitationId,
+    event: { id: EXAMPLE.eventId, title: 'Han River 10K evening run', startsAt: EXAMPLE.startsAt },
+    inviter: { id: EXAMPLE.userId, nickname: 'runner_kim' },
+    createdAt: EXAMPLE.now,
+  },
+  attendance: {
+    opensAt: '2026-05-02T09:30:00.000Z',
+    closesAt: '2026-05-02T14:00:00.000Z',
+    participants: [{ user: someone, attendance: 'present' as const, markedBy: 'self' as const }],
+  },
+  rating: {
+    id: EXAMPLE.ratingId,
+    eventId: EXAMPLE.eventId,
+    rateeId: EXAMPLE.userId,
+    rateeRole: 'host' as const,
+    verdict: 'good' as const,
+    reason: 'good_course',
+    createdAt: '2026-05-02T13:00:00.000Z',
+  },
+};
 
 export const Kind = literals(EVENT_KINDS, 'What sort of event.');
 export const Theme = literals(EVENT_THEMES, 'Setting of a run or walk.');
@@ -93,14 +138,33 @@ const editable = {
   ),
 };
 
-export const CreateEventBody = Type.Object(
-  { groupId: Type.Optional(nullable(Uuid)), ...editable },
-  { additionalProperties: false },
+export const CreateEventBody = withExamples(
+  Type.Object({ groupId: Type.Optional(nullable(Uuid)), ...editable }, { additionalProperties: false }),
+  {
+    kind: 'run',
+    title: 'Han River 10K evening run',
+    description: 'Easy pace along the river; we stop at the 5 km mark.',
+    startsAt: EXAMPLE.startsAt,
+    endsAt: EXAMPLE.endsAt,
+    placeName: 'Yeouinaru station, exit 2',
+    lat: 37.5283,
+    lng: 126.9326,
+    paceSecPerKm: 360,
+    theme: 'riverside',
+    tags: ['running', '10k'],
+    bring: 'Water and a light jacket',
+    capacity: 10,
+    requiresApproval: false,
+    visibility: 'public',
+  },
 );
-export const UpdateEventBody = Type.Partial(Type.Object(editable, { additionalProperties: false }), {
-  additionalProperties: false,
-  minProperties: 1,
-});
+export const UpdateEventBody = withExamples(
+  Type.Partial(Type.Object(editable, { additionalProperties: false }), {
+    additionalProperties: false,
+    minProperties: 1,
+  }),
+  { capacity: 12, bring: 'Water, a light jacket and a headlamp' },
+);
 
 const Person = Type.Object({ id: Uuid, nickname: Type.String(), avatarUrl: nullable(Type.String()) });
 
@@ -155,7 +219,50 @@ export const EventResponse = Type.Object(
     updatedAt: IsoDateTime,
     viewer: nullable(ViewerState),
   },
-  { $id: 'Event' },
+  {
+    $id: 'Event',
+    examples: [
+      {
+        id: EXAMPLE.eventId,
+        groupId: null,
+        host: { id: EXAMPLE.userId, nickname: 'runner_kim', avatarUrl: null },
+        kind: 'run',
+        title: 'Han River 10K evening run',
+        description: 'Easy pace along the river; we stop at the 5 km mark.',
+        startsAt: EXAMPLE.startsAt,
+        endsAt: EXAMPLE.endsAt,
+        applyDeadline: null,
+        placeName: 'Yeouinaru station, exit 2',
+        lat: 37.5283,
+        lng: 126.9326,
+        region: 'seoul',
+        course: null,
+        distanceM: 10000,
+        paceSecPerKm: 360,
+        theme: 'riverside',
+        tags: ['running', '10k'],
+        bring: 'Water and a light jacket',
+        parking: null,
+        link: null,
+        color: null,
+        capacity: 10,
+        waitlistEnabled: true,
+        requiresApproval: false,
+        visibility: 'public',
+        status: 'scheduled',
+        locked: false,
+        open: true,
+        goingCount: 4,
+        waitlistCount: 0,
+        pendingCount: 0,
+        likeCount: 3,
+        bookmarkCount: 1,
+        createdAt: EXAMPLE.now,
+        updatedAt: EXAMPLE.now,
+        viewer: { status: 'going', isHost: false, confirmed: false, invitationId: null, groupRole: null },
+      },
+    ],
+  },
 );
 export type EventResponse = Static<typeof EventResponse>;
 
@@ -253,19 +360,25 @@ export function toParticipant(p: ParticipantWithUser, hostView: boolean): Static
   };
 }
 
-export const MembershipResponse = Type.Object({
-  eventId: Uuid,
-  status: literals(['pending', 'going', 'waitlisted', 'cancelled', 'rejected', 'kicked']),
-});
+export const MembershipResponse = withExamples(
+  Type.Object({
+    eventId: Uuid,
+    status: literals(['pending', 'going', 'waitlisted', 'cancelled', 'rejected', 'kicked']),
+  }),
+  EXAMPLES.membership,
+);
 
-export const InvitationResponse = Type.Object({
-  id: Uuid,
-  eventId: Uuid,
-  inviterId: Uuid,
-  inviteeId: Uuid,
-  status: literals(['pending', 'accepted', 'rejected', 'cancelled']),
-  createdAt: IsoDateTime,
-});
+export const InvitationResponse = withExamples(
+  Type.Object({
+    id: Uuid,
+    eventId: Uuid,
+    inviterId: Uuid,
+    inviteeId: Uuid,
+    status: literals(['pending', 'accepted', 'rejected', 'cancelled']),
+    createdAt: IsoDateTime,
+  }),
+  EXAMPLES.invitation,
+);
 
 export function toInvitation(i: InvitationRow): Static<typeof InvitationResponse> {
   return {
@@ -294,31 +407,37 @@ export function toMyInvitation(i: InvitationWithEvent): Static<typeof MyInvitati
   };
 }
 
-export const AttendanceSheet = Type.Object({
-  opensAt: IsoDateTime,
-  closesAt: IsoDateTime,
-  participants: Type.Array(
-    Type.Object({
-      user: Person,
-      attendance: nullable(literals(['present', 'absent'])),
-      markedBy: nullable(literals(['host', 'self'])),
-    }),
-  ),
-});
+export const AttendanceSheet = withExamples(
+  Type.Object({
+    opensAt: IsoDateTime,
+    closesAt: IsoDateTime,
+    participants: Type.Array(
+      Type.Object({
+        user: Person,
+        attendance: nullable(literals(['present', 'absent'])),
+        markedBy: nullable(literals(['host', 'self'])),
+      }),
+    ),
+  }),
+  EXAMPLES.attendance,
+);
 
 export const Reason = Type.Enum(ALL_REASONS, {
   description: 'One of the ten reasons for the ratee role; the first five of each praise.',
 });
 
-export const RatingResponse = Type.Object({
-  id: Uuid,
-  eventId: Uuid,
-  rateeId: Uuid,
-  rateeRole: literals(['host', 'attendee']),
-  verdict: literals(['good', 'bad']),
-  reason: Type.String(),
-  createdAt: IsoDateTime,
-});
+export const RatingResponse = withExamples(
+  Type.Object({
+    id: Uuid,
+    eventId: Uuid,
+    rateeId: Uuid,
+    rateeRole: literals(['host', 'attendee']),
+    verdict: literals(['good', 'bad']),
+    reason: Type.String(),
+    createdAt: IsoDateTime,
+  }),
+  EXAMPLES.rating,
+);
 
 export function toRating(r: RatingRow): Static<typeof RatingResponse> {
   return {
@@ -332,37 +451,60 @@ export function toRating(r: RatingRow): Static<typeof RatingResponse> {
   };
 }
 
-export const ReputationResponse = Type.Object(
+export const ReputationResponse = withExamples(
+  Type.Object(
+    {
+      mannerScore: Type.Number({
+        description: '50 + good ratings − bad ratings + attendances − 2 × no-shows, between 0 and 100.',
+        examples: [57],
+      }),
+      ratingsReceived: Type.Object({ good: Type.Integer(), bad: Type.Integer() }),
+      attended: Type.Integer({ description: 'Events attended (marked present).' }),
+      noShows: Type.Integer({ description: 'Events the host marked this person absent from.' }),
+      hosted: Type.Integer({ description: 'Events hosted that have ended.' }),
+      reasons: Type.Array(
+        Type.Object({
+          role: literals(['host', 'attendee']),
+          reason: Type.String(),
+          verdict: literals(['good', 'bad']),
+          count: Type.Integer(),
+        }),
+        { description: 'How often each reason was given, as host and as attendee.' },
+      ),
+      hostingHistory: Type.Array(
+        Type.Object({
+          id: Uuid,
+          title: Type.String(),
+          kind: Kind,
+          startsAt: IsoDateTime,
+          attendees: Type.Integer(),
+        }),
+        { description: 'The latest public events this person hosted.' },
+      ),
+    },
+    { $id: 'Reputation' },
+  ),
   {
-    mannerScore: Type.Number({
-      description: '50 + good ratings − bad ratings + attendances − 2 × no-shows, between 0 and 100.',
-      examples: [57],
-    }),
-    ratingsReceived: Type.Object({ good: Type.Integer(), bad: Type.Integer() }),
-    attended: Type.Integer({ description: 'Events attended (marked present).' }),
-    noShows: Type.Integer({ description: 'Events the host marked this person absent from.' }),
-    hosted: Type.Integer({ description: 'Events hosted that have ended.' }),
-    reasons: Type.Array(
-      Type.Object({
-        role: literals(['host', 'attendee']),
-        reason: Type.String(),
-        verdict: literals(['good', 'bad']),
-        count: Type.Integer(),
-      }),
-      { description: 'How often each reason was given, as host and as attendee.' },
-    ),
-    hostingHistory: Type.Array(
-      Type.Object({
-        id: Uuid,
-        title: Type.String(),
-        kind: Kind,
-        startsAt: IsoDateTime,
-        attendees: Type.Integer(),
-      }),
-      { description: 'The latest public events this person hosted.' },
-    ),
+    mannerScore: 57,
+    ratingsReceived: { good: 6, bad: 1 },
+    attended: 4,
+    noShows: 1,
+    hosted: 3,
+    reasons: [
+      { role: 'host', reason: 'good_course', verdict: 'good', count: 4 },
+      { role: 'host', reason: 'punctual', verdict: 'good', count: 2 },
+      { role: 'host', reason: 'late', verdict: 'bad', count: 1 },
+    ],
+    hostingHistory: [
+      {
+        id: EXAMPLE.eventId,
+        title: 'Han River 10K evening run',
+        kind: 'run',
+        startsAt: EXAMPLE.startsAt,
+        attendees: 8,
+      },
+    ],
   },
-  { $id: 'Reputation' },
 );
 
 export function toReputation(r: Reputation): Static<typeof ReputationResponse> {

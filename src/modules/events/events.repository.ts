@@ -448,10 +448,12 @@ export class EventsRepository {
         (select count(*)::int from ${eventRatings} where ratee_id = ${userId} and verdict = 'good') as good,
         (select count(*)::int from ${eventRatings} where ratee_id = ${userId} and verdict = 'bad') as bad,
         (select count(*)::int from ${eventParticipants} p join ${events} e on e.id = p.event_id
-           where p.user_id = ${userId} and p.role = 'participant' and p.attendance = 'present'
+           where p.user_id = ${userId} and p.role = 'participant' and p.status = 'going'
+             and p.attendance = 'present'
              and e.status = 'scheduled') as attended,
         (select count(*)::int from ${eventParticipants} p join ${events} e on e.id = p.event_id
-           where p.user_id = ${userId} and p.role = 'participant' and p.attendance = 'absent'
+           where p.user_id = ${userId} and p.role = 'participant' and p.status = 'going'
+             and p.attendance = 'absent'
              and e.status = 'scheduled') as no_shows,
         (select count(*)::int from ${events} e where e.host_id = ${userId} and e.status = 'scheduled'
            and e.ends_at <= ${now}) as hosted`,
@@ -494,7 +496,8 @@ export class EventsRepository {
       db,
       sql`select e.id, e.title, e.starts_at as "startsAt", e.kind,
             (select count(*)::int from ${eventParticipants} p
-              where p.event_id = e.id and p.role = 'participant' and p.attendance = 'present') as attendees
+              where p.event_id = e.id and p.role = 'participant' and p.status = 'going'
+                and p.attendance = 'present') as attendees
           from ${events} e
           where e.host_id = ${userId} and e.status = 'scheduled' and e.visibility = 'public'
             and e.ends_at <= ${now}

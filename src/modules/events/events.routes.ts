@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { actorOf } from '../../http/auth.js';
-import { errorResponses, IdParams, IsoDateTime, Uuid } from '../../http/schemas.js';
+import { EXAMPLE, errorResponses, IdParams, IsoDateTime, Uuid, withExamples } from '../../http/schemas.js';
 import {
   AttendanceSheet,
   CreateEventBody,
   EventResponse,
+  EXAMPLES,
   InvitationResponse,
   Lat,
   Lng,
@@ -120,9 +121,12 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
           'Takes a free seat, or a place on the waitlist when full (409 `EVENT_FULL` when the waitlist is ' +
           'off). With host approval, files an application (`pending`). A pending invitation is accepted.',
         params: IdParams,
-        body: Type.Object(
-          { message: Type.Optional(Type.String({ maxLength: 500, description: 'For the host.' })) },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            { message: Type.Optional(Type.String({ maxLength: 500, description: 'For the host.' })) },
+            { additionalProperties: false },
+          ),
+          { message: 'First 10K for me; I can keep 6:30 per km.' },
         ),
         response: { 200: MembershipResponse, ...errorResponses(403, 404, 409) },
       },
@@ -161,7 +165,10 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
         description:
           'The going list for anyone who can see the event; the host also sees the waitlist and applications.',
         params: IdParams,
-        response: { 200: Type.Object({ items: Type.Array(ParticipantResponse) }), ...errorResponses(404) },
+        response: {
+          200: withExamples(Type.Object({ items: Type.Array(ParticipantResponse) }), EXAMPLES.participants),
+          ...errorResponses(404),
+        },
       },
     },
     async (request) => {
@@ -225,7 +232,9 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
         summary: 'Invite someone (host)',
         description: 'One pending invitation per person; not for people already taking part.',
         params: IdParams,
-        body: Type.Object({ userId: Uuid }, { additionalProperties: false }),
+        body: withExamples(Type.Object({ userId: Uuid }, { additionalProperties: false }), {
+          userId: EXAMPLE.otherUserId,
+        }),
         response: { 201: InvitationResponse, ...errorResponses(403, 404, 409) },
       },
     },
@@ -246,7 +255,9 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
         summary: 'Pending invitations of an event (host)',
         params: IdParams,
         response: {
-          200: Type.Object({ items: Type.Array(InvitationResponse) }),
+          200: withExamples(Type.Object({ items: Type.Array(InvitationResponse) }), {
+            items: [EXAMPLES.invitation],
+          }),
           ...errorResponses(403, 404),
         },
       },
@@ -280,7 +291,12 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
       schema: {
         tags,
         summary: 'Invitations to upcoming events waiting for my answer',
-        response: { 200: Type.Object({ items: Type.Array(MyInvitationResponse) }), ...errorResponses() },
+        response: {
+          200: withExamples(Type.Object({ items: Type.Array(MyInvitationResponse) }), {
+            items: [EXAMPLES.myInvitation],
+          }),
+          ...errorResponses(),
+        },
       },
     },
     async (request) => ({ items: (await participation.myInvitations(actorOf(request))).map(toMyInvitation) }),
@@ -321,10 +337,13 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
           'leaves, kicks and invitations (409 `ROSTER_NOT_CONFIRMED` while others have not).',
         params: IdParams,
         response: {
-          200: Type.Object({
-            locked: Type.Boolean(),
-            unconfirmed: Type.Integer({ description: 'People going who have not confirmed yet.' }),
-          }),
+          200: withExamples(
+            Type.Object({
+              locked: Type.Boolean(),
+              unconfirmed: Type.Integer({ description: 'People going who have not confirmed yet.' }),
+            }),
+            { locked: false, unconfirmed: 2 },
+          ),
           ...errorResponses(404, 409),
         },
       },
@@ -368,17 +387,22 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
           'By user id, from 30 minutes before the start until `ATTENDANCE_GRACE_MINUTES` after the end. Marks ' +
           'can be corrected while the window is open.',
         params: IdParams,
-        body: Type.Object(
+        body: withExamples(
+          Type.Object(
+            {
+              marks: Type.Array(
+                Type.Object({ userId: Uuid, present: Type.Boolean() }, { additionalProperties: false }),
+                { minItems: 1, maxItems: 1000 },
+              ),
+            },
+            { additionalProperties: false },
+          ),
           {
-            marks: Type.Array(
-              Type.Object({ userId: Uuid, present: Type.Boolean() }, { additionalProperties: false }),
-              {
-                minItems: 1,
-                maxItems: 1000,
-              },
-            ),
+            marks: [
+              { userId: EXAMPLE.otherUserId, present: true },
+              { userId: EXAMPLE.userId, present: false },
+            ],
           },
-          { additionalProperties: false },
         ),
         response: { 204: Type.Null(), ...errorResponses(403, 404, 409) },
       },
@@ -398,12 +422,18 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
         summary: 'Check myself in',
         description: 'Within `CHECKIN_RADIUS_METERS` of the meeting point, while attendance is open.',
         params: IdParams,
-        body: Type.Object({ lat: Lat, lng: Lng }, { additionalProperties: false }),
+        body: withExamples(Type.Object({ lat: Lat, lng: Lng }, { additionalProperties: false }), {
+          lat: 37.5284,
+          lng: 126.9327,
+        }),
         response: {
-          200: Type.Object({
-            distanceM: Type.Integer(),
-            attendance: Type.Union([Type.Literal('present'), Type.Literal('absent')]),
-          }),
+          200: withExamples(
+            Type.Object({
+              distanceM: Type.Integer(),
+              attendance: Type.Union([Type.Literal('present'), Type.Literal('absent')]),
+            }),
+            { distanceM: 14, attendance: 'present' },
+          ),
           ...errorResponses(404, 409),
         },
       },
@@ -425,13 +455,16 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
           'slow_replies, misleading_info, late; attendee — punctual, friendly, kept_pace, well_prepared, ' +
           'team_player / late, unfriendly, held_back_group, unprepared, disruptive.',
         params: IdParams,
-        body: Type.Object(
-          {
-            userId: Uuid,
-            verdict: Type.Union([Type.Literal('good'), Type.Literal('bad')]),
-            reason: Reason,
-          },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            {
+              userId: Uuid,
+              verdict: Type.Union([Type.Literal('good'), Type.Literal('bad')]),
+              reason: Reason,
+            },
+            { additionalProperties: false },
+          ),
+          { userId: EXAMPLE.userId, verdict: 'good', reason: 'good_course' },
         ),
         response: { 201: RatingResponse, ...errorResponses(403, 404, 409) },
       },
@@ -451,12 +484,20 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
         summary: 'Whom I may still rate for this event, and what I gave',
         params: IdParams,
         response: {
-          200: Type.Object({
-            canRate: Type.Array(Uuid),
-            given: Type.Array(RatingResponse),
-            opensAt: IsoDateTime,
-            closesAt: IsoDateTime,
-          }),
+          200: withExamples(
+            Type.Object({
+              canRate: Type.Array(Uuid),
+              given: Type.Array(RatingResponse),
+              opensAt: IsoDateTime,
+              closesAt: IsoDateTime,
+            }),
+            {
+              canRate: [],
+              given: [EXAMPLES.rating],
+              opensAt: EXAMPLE.endsAt,
+              closesAt: '2026-05-16T12:00:00.000Z',
+            },
+          ),
           ...errorResponses(404),
         },
       },

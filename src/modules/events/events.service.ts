@@ -146,8 +146,11 @@ export class EventsService {
       const startsAt = fields.startsAt ?? event.startsAt;
       const endsAt = fields.endsAt ?? event.endsAt;
       const deadline = fields.applyDeadline !== undefined ? fields.applyDeadline : event.applyDeadline;
-      if (changed.some((k) => k === 'startsAt' || k === 'endsAt' || k === 'applyDeadline')) {
-        this.checkTimes(fields.kind ?? event.kind, startsAt, endsAt, deadline, !changed.includes('startsAt'));
+      // Turning an event into a kind with a longer lead time counts as moving it: a meetup an hour away
+      // cannot become a run, which must be announced 6 hours ahead.
+      const moved = changed.includes('startsAt') || changed.includes('kind');
+      if (moved || changed.some((k) => k === 'endsAt' || k === 'applyDeadline')) {
+        this.checkTimes(fields.kind ?? event.kind, startsAt, endsAt, deadline, !moved);
       }
       const capacity = fields.capacity !== undefined ? fields.capacity : event.capacity;
       if (capacity !== null && capacity < event.goingCount) {

@@ -113,7 +113,7 @@ export class ParticipationService {
       const participant = this.activeOrThrow(
         (await this.deps.repo.findParticipant(ctx.tx, event.id, userId)) ?? null,
       );
-      await this.deps.repo.moveParticipant(ctx.tx, event.id, userId, 'kicked');
+      await this.vacate(ctx, event.id, userId, 'kicked');
       await this.afterSeatChange(ctx, event, participant);
       await ctx.publish('event.kicked', { eventId: event.id, userId }, actor.userId);
     });
@@ -269,7 +269,7 @@ export class ParticipationService {
     reason: 'cancelled' | 'left_group' | 'account_deleted',
     actorId: string | null,
   ): Promise<void> {
-    await this.deps.repo.moveParticipant(ctx.tx, event.id, participant.userId, 'cancelled');
+    await this.vacate(ctx, event.id, participant.userId, 'cancelled');
     await this.afterSeatChange(ctx, event, participant);
     await ctx.publish('event.left', { eventId: event.id, userId: participant.userId, reason }, actorId);
   }
@@ -285,6 +285,24 @@ export class ParticipationService {
     const participant = event && (await this.deps.repo.findParticipant(ctx.tx, eventId, userId));
     if (!event || !participant || !ACTIVE.has(participant.status) || participant.role === 'host') return;
     await this.removeInTx(ctx, event, participant, reason, userId);
+  }
+
+  /**
+   * Takes someone out of the event. A mark the host made in the attendance window (which opens before the start,
+   * while people may still leave) goes with them: attending, and the right to rate, belong to people who stayed.
+   */
+  private async vacate(
+    ctx: TxContext,
+    eventId: string,
+    userId: string,
+    status: 'cancelled' | 'kicked',
+  ): Promise<void> {
+    await this.deps.repo.setParticipant(ctx.tx, eventId, userId, {
+      status,
+      attendance: null,
+      attendanceBy: null,
+      attendanceAt: null,
+    });
   }
 
   private async afterSeatChange(ctx: TxContext, event: EventRow, before: ParticipantRow): Promise<void> {

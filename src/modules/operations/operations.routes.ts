@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import type { Infra } from '../../infra/infra.js';
 import { AppError } from '../../shared/errors.js';
-import { errorResponses } from '../../http/schemas.js';
+import { errorResponses, withExamples } from '../../http/schemas.js';
 
 const CheckResult = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('fail'), Type.Literal('disabled')]),
@@ -11,10 +11,20 @@ const CheckResult = Type.Object({
   error: Type.Optional(Type.String()),
 });
 
-const Readiness = Type.Object({
-  status: Type.Union([Type.Literal('ok'), Type.Literal('fail')]),
-  checks: Type.Object({ database: CheckResult, redis: CheckResult, jobs: CheckResult }),
-});
+const Readiness = withExamples(
+  Type.Object({
+    status: Type.Union([Type.Literal('ok'), Type.Literal('fail')]),
+    checks: Type.Object({ database: CheckResult, redis: CheckResult, jobs: CheckResult }),
+  }),
+  {
+    status: 'ok',
+    checks: {
+      database: { status: 'ok', latencyMs: 1.8 },
+      redis: { status: 'disabled' },
+      jobs: { status: 'ok', latencyMs: 2.4 },
+    },
+  },
+);
 
 const CHECK_TIMEOUT_MS = 2_000;
 
@@ -57,7 +67,7 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<{ infra: Infra }> = asy
       schema: {
         tags: ['operations'],
         summary: 'The process is up',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        response: { 200: withExamples(Type.Object({ status: Type.Literal('ok') }), { status: 'ok' }) },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -96,7 +106,15 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<{ infra: Infra }> = asy
         summary: 'Prometheus metrics',
         description: 'Requires `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set.',
         produces: ['text/plain'],
-        response: { 200: Type.String(), ...errorResponses(401) },
+        response: {
+          200: withExamples(
+            Type.String(),
+            '# HELP http_request_duration_seconds Duration of HTTP requests\n' +
+              '# TYPE http_request_duration_seconds histogram\n' +
+              'http_request_duration_seconds_bucket{le="0.05",method="GET",route="/v1/events/:id",status="200"} 1024\n',
+          ),
+          ...errorResponses(401),
+        },
       },
     },
     async (request, reply) => {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { actorOf } from '../../http/auth.js';
-import { errorResponses, IdParams, IsoDateTime, Uuid } from '../../http/schemas.js';
+import { EXAMPLE, errorResponses, IdParams, IsoDateTime, Uuid, withExamples } from '../../http/schemas.js';
 import type { ChatModule } from '../chat/chat.module.js';
 import type { PresenceModule } from './presence.module.js';
 
@@ -13,7 +13,7 @@ const Presence = Type.Object(
       description: 'When last connected or disconnected.',
     }),
   },
-  { $id: 'Presence' },
+  { $id: 'Presence', examples: [{ userId: EXAMPLE.userId, online: true, lastSeenAt: EXAMPLE.now }] },
 );
 const tags = ['presence'];
 
@@ -48,7 +48,15 @@ export const presenceRoutes: FastifyPluginAsyncTypebox<{
         description:
           'For a group or event conversation: who of its members is online (a family: who is home).',
         params: IdParams,
-        response: { 200: Type.Object({ items: Type.Array(Type.Ref('Presence')) }), ...errorResponses(404) },
+        response: {
+          200: withExamples(Type.Object({ items: Type.Array(Type.Ref('Presence')) }), {
+            items: [
+              { userId: EXAMPLE.userId, online: true, lastSeenAt: EXAMPLE.now },
+              { userId: EXAMPLE.otherUserId, online: false, lastSeenAt: '2026-04-30T22:41:00.000Z' },
+            ],
+          }),
+          ...errorResponses(404),
+        },
       },
     },
     async (request) => {

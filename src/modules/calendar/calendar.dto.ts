@@ -189,13 +189,11 @@ export const ColorResponse = Type.Object(
 
 export const CreateFeedBody = Type.Object(
   {
-    groupId: Type.Optional(
-      nullable({
-        ...Uuid,
-        description:
-          "A group the caller belongs to: a feed of that group's calendar. Absent: the caller's own.",
-      }),
-    ),
+    groupId: Type.Optional({
+      ...Uuid,
+      description:
+        "A group the caller belongs to: a feed of that group's calendar. Absent: the caller's own.",
+    }),
   },
   { additionalProperties: false, examples: [{}, { groupId: EXAMPLE_GROUP }] },
 );

@@ -52,7 +52,7 @@ export class FeedsService {
   }
 
   /** One feed per person for their own calendar and one per group they belong to; a second is refused. */
-  async create(actor: Actor, input: { groupId?: string | null }): Promise<FeedView> {
+  async create(actor: Actor, input: { groupId?: string }): Promise<FeedView> {
     const { repo, db } = this.deps;
     const groupId = input.groupId ?? null;
     if (groupId !== null) await this.assertMember(groupId, actor.userId);

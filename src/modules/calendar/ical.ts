@@ -6,14 +6,16 @@
 
 /** TEXT value escaping (RFC 5545 §3.3.11): backslash, semicolon, comma, and every newline as `\n`. */
 export function escapeText(value: string): string {
-  return value
-    .replace(/\\/g, '\\\\')
-    .replace(/;/g, '\\;')
-    .replace(/,/g, '\\,')
-    .replace(/\r\n|\r|\n/g, '\\n')
-    // TEXT may hold no control character but tab (§3.3.11); newlines were escaped just above.
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '');
+  return (
+    value
+      .replace(/\\/g, '\\\\')
+      .replace(/;/g, '\\;')
+      .replace(/,/g, '\\,')
+      .replace(/\r\n|\r|\n/g, '\\n')
+      // TEXT may hold no control character but tab (§3.3.11); newlines were escaped just above.
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
+  );
 }
 
 /** DATE-TIME in UTC, the form every client accepts without a VTIMEZONE: 20260501T093000Z. */

@@ -196,6 +196,30 @@ describe('calendar feeds: private iCalendar URLs', () => {
     expect(cancelled.getFirstPropertyValue('sequence')).toBe(2);
   });
 
+  it('my part is part of the entry: promoted from the waitlist, the event turns CONFIRMED in my feed', async () => {
+    const { y, m } = kstMonth(t, 1);
+    const host = await signUpWithEmail(t);
+    const first = await signUpWithEmail(t);
+    const me = await signUpWithEmail(t);
+    const event = await createEvent(
+      t,
+      { title: 'Two seats', capacity: 2, ...span(kst(y, m, 20, 7), 60) },
+      host,
+    );
+    await join(t, event.id, first);
+    expect((await join(t, event.id, me)).json()).toMatchObject({ status: 'waitlisted' });
+    const feed = (await createFeed(me)).json() as Json;
+    const before = await fetchFeed(feed.url);
+    expect(parse(before.body).events.get(uid(event.id))!.getFirstPropertyValue('status')).toBe('TENTATIVE');
+
+    await t.app.inject({ method: 'POST', url: `/v1/events/${event.id}/leave`, headers: first.headers });
+    const after = await fetchFeed(feed.url, { 'if-none-match': before.headers.etag as string });
+    expect(after.statusCode).toBe(200);
+    const vevent = parse(after.body).events.get(uid(event.id))!;
+    expect(vevent.getFirstPropertyValue('status')).toBe('CONFIRMED');
+    expect(vevent.getFirstPropertyValue('x-moim-role')).toBe('GOING');
+  });
+
   it('one feed per calendar; rotation kills the old URL at once; revocation kills the URL; owners only', async () => {
     const me = await signUpWithEmail(t);
     const other = await signUpWithEmail(t);

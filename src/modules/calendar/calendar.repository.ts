@@ -49,6 +49,8 @@ export interface CalendarEventRow {
   sequence: number;
   createdAt: Date;
   updatedAt: Date;
+  /** The last change of the event, of the viewer's part in it or of their colour for it. */
+  revisedAt: Date;
   role: CalendarRole | null;
 }
 
@@ -144,7 +146,8 @@ export class CalendarRepository {
                  e.ends_at as "endsAt", e.place_name as "placeName", e.lat, e.lng, e.region, e.status,
                  e.visibility, e.locked_at is not null as locked, e.color as "hostColor", c.color as "myColor",
                  e.capacity, e.going_count as "goingCount", e.waitlist_count as "waitlistCount", e.sequence,
-                 e.created_at as "createdAt", e.updated_at as "updatedAt", ${ROLE} as role
+                 e.created_at as "createdAt", e.updated_at as "updatedAt",
+                 greatest(e.updated_at, p.updated_at, c.updated_at) as "revisedAt", ${ROLE} as role
           ${scoped(scope)}
             and e.ends_at > ${window.from}
             ${window.to === null ? sql`` : sql`and e.starts_at < ${window.to}`}
@@ -157,6 +160,7 @@ export class CalendarRepository {
       endsAt: toDate(r.endsAt),
       createdAt: toDate(r.createdAt),
       updatedAt: toDate(r.updatedAt),
+      revisedAt: toDate(r.revisedAt),
     }));
   }
 

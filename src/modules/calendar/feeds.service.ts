@@ -162,10 +162,11 @@ export class FeedsService {
   private vevent(r: CalendarEventRow): Component {
     const props: Property[] = [
       raw('UID', `${r.id}@moim`),
-      // Without a METHOD, DTSTAMP is when the event was last revised: stable, so the ETag stays too.
-      dateTime('DTSTAMP', r.updatedAt),
+      // Without a METHOD, DTSTAMP is when the entry was last revised (not the time of the request), so an
+      // unchanged feed has unchanged bytes and ETag. The owner's own part (waitlist to going) counts as a revision.
+      dateTime('DTSTAMP', r.revisedAt),
       dateTime('CREATED', r.createdAt),
-      dateTime('LAST-MODIFIED', r.updatedAt),
+      dateTime('LAST-MODIFIED', r.revisedAt),
       raw('SEQUENCE', r.sequence),
       dateTime('DTSTART', r.startsAt),
       dateTime('DTEND', r.endsAt),

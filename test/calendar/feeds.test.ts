@@ -285,6 +285,14 @@ describe('calendar feeds: private iCalendar URLs', () => {
     expect((await fetchFeed(url, { authorization: 'Bearer not-a-token' })).statusCode).toBe(200);
   });
 
+  it('simultaneous creations make one feed: one 201, the rest 409', async () => {
+    const me = await signUpWithEmail(t);
+    const results = await Promise.all(Array.from({ length: 6 }, () => createFeed(me)));
+    expect(results.map((r) => r.statusCode).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+    const list = (await t.app.inject({ url: '/v1/me/calendar/feeds', headers: me.headers })).json() as Json;
+    expect(list.items).toHaveLength(1);
+  });
+
   it('unknown and malformed secrets are 404, and one address guessing is stopped with 429', async () => {
     const ip = '10.99.0.1';
     for (const file of ['nope.ics', `${'A'.repeat(43)}.ics`, `${'A'.repeat(43)}`, '..%2f..%2fetc.ics']) {

@@ -1,7 +1,7 @@
 /**
- * A small iCalendar (RFC 5545) writer: only what feeds need, written out here because the rules are short and
- * exact (escaping, 75-octet folding, UTC times) and the npm generators either pull in a time-zone database or
- * fold by characters instead of octets, which breaks Korean text.
+ * A small iCalendar (RFC 5545) writer: only what feeds need. Written here because the rules are short and exact
+ * (TEXT escaping, folding at 75 octets without splitting a UTF-8 character, UTC times) and no iCalendar library
+ * is a runtime dependency (ical.js, which the tests parse feeds with, is a dev dependency only).
  */
 
 /** TEXT value escaping (RFC 5545 §3.3.11): backslash, semicolon, comma, and every newline as `\n`. */

@@ -229,6 +229,16 @@ export const ENV = {
     default: '30',
     parse: int(1, 10_080),
   },
+  CALENDAR_FEED_PAST_DAYS: {
+    doc: 'How far back an iCalendar feed reaches: events that ended more than this many days ago are left out.',
+    default: '90',
+    parse: int(0, 3650),
+  },
+  CALENDAR_FEED_FETCHES_PER_HOUR: {
+    doc: 'Fetches of one calendar feed URL allowed per hour (calendar apps poll every 15 minutes to a few hours).',
+    default: '60',
+    parse: int(1, 100_000),
+  },
   JOBS_IN_PROCESS: {
     doc: 'Run job workers and cron schedules inside the API process. Set false when a separate `moim worker` runs them.',
     default: 'true',
@@ -417,6 +427,7 @@ export interface Config {
     ratingWindowDays: number;
     reminderMinutes: number;
   };
+  calendar: { feedPastDays: number; feedFetchesPerHour: number };
   sms:
     | { provider: 'log'; allowedCountries: string[]; hourlyBudget: number }
     | {
@@ -531,6 +542,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       checkInRadiusMeters: p.CHECKIN_RADIUS_METERS,
       ratingWindowDays: p.RATING_WINDOW_DAYS,
       reminderMinutes: p.EVENT_REMINDER_MINUTES,
+    },
+    calendar: {
+      feedPastDays: p.CALENDAR_FEED_PAST_DAYS,
+      feedFetchesPerHour: p.CALENDAR_FEED_FETCHES_PER_HOUR,
     },
     sms:
       p.SMS_PROVIDER === 'sens'

@@ -61,9 +61,11 @@ export function censorSecrets(value: unknown, depth = 0): unknown {
 
 /** Query parameters that carry one-time secrets (OAuth codes, feed tokens); masked in logged URLs. */
 const SECRET_QUERY_PARAMS = /([?&](?:code|state|token|access_token|id_token|refresh_token|key)=)[^&#]*/gi;
+/** Path segments that are secrets: the file name of a calendar feed URL. */
+const SECRET_PATHS = /(\/v1\/calendar\/feeds\/)[^/?#]+/gi;
 
 export function maskUrl(url: string): string {
-  return url.replace(SECRET_QUERY_PARAMS, '$1[REDACTED]');
+  return url.replace(SECRET_PATHS, '$1[REDACTED]').replace(SECRET_QUERY_PARAMS, '$1[REDACTED]');
 }
 
 /**

@@ -3,9 +3,12 @@ import type { Infra } from '../infra/infra.js';
 import { createAccountsModule } from './accounts/accounts.module.js';
 import { authRoutes, meRoutes } from './accounts/accounts.routes.js';
 import { oauthRoutes } from './accounts/oauth.routes.js';
+import { createCalendarModule } from './calendar/calendar.module.js';
+import { calendarRoutes } from './calendar/calendar.routes.js';
 import { createChatModule } from './chat/chat.module.js';
 import { chatRoutes } from './chat/chat.routes.js';
 import { createEventsModule } from './events/events.module.js';
+import type { GroupDirectory } from './events/event-access.js';
 import { eventsRoutes } from './events/events.routes.js';
 import { devRoutes } from './operations/dev.routes.js';
 import { createPresenceModule } from './presence/presence.module.js';
@@ -17,13 +20,16 @@ import { createOperationsModule } from './operations/operations.module.js';
  * schedules, outbox subscribers and socket events here, so the worker process (which serves no HTTP) wires the
  * same behaviour as an API node. `routes` holds the HTTP routes, mounted under /v1 by the app.
  */
-export function createModules(infra: Infra) {
+export function createModules(infra: Infra, overrides: ModuleOverrides = {}) {
   const operations = createOperationsModule(infra);
   const accounts = createAccountsModule(infra);
   // Until the groups module lands, no group exists: events are standalone.
-  const events = createEventsModule(infra, {
-    groups: { findGroup: async () => null, membership: async () => null },
-  });
+  const groups: GroupDirectory = overrides.groups ?? {
+    findGroup: async () => null,
+    membership: async () => null,
+  };
+  const events = createEventsModule(infra, { groups });
+  const calendar = createCalendarModule(infra, { groups, events });
   const chat = createChatModule(infra);
   const presence = createPresenceModule(infra, { chat });
 
@@ -32,12 +38,18 @@ export function createModules(infra: Infra) {
     await app.register(meRoutes, { accounts });
     await app.register(oauthRoutes, { accounts });
     await app.register(eventsRoutes, { events });
+    await app.register(calendarRoutes, { calendar });
     await app.register(chatRoutes, { chat });
     await app.register(presenceRoutes, { presence, chat });
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
   };
 
-  return { operations, accounts, events, chat, presence, routes };
+  return { operations, accounts, events, calendar, chat, presence, routes };
+}
+
+/** Ports a test may replace (the groups directory, until the groups module provides the real one). */
+export interface ModuleOverrides {
+  groups?: GroupDirectory;
 }
 
 export type Modules = ReturnType<typeof createModules>;

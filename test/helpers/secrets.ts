@@ -60,6 +60,9 @@ export function secretsInUrl(url: string, into: Set<string>): void {
     return;
   }
   for (const [k, v] of parsed.searchParams) if (SECRET_KEYS.has(k) && v) into.add(v);
+  // A calendar feed's secret is its file name.
+  const feed = /\/v1\/calendar\/feeds\/([^/]+?)(?:\.ics)?$/.exec(parsed.pathname)?.[1];
+  if (feed) into.add(feed);
 }
 
 /**

@@ -5,5 +5,6 @@
 export * from '../outbox/outbox.schema.js';
 export * from '../../modules/accounts/accounts.schema.js';
 export * from '../../modules/events/events.schema.js';
+export * from '../../modules/calendar/calendar.schema.js';
 export * from '../../modules/chat/chat.schema.js';
 export * from '../../modules/presence/presence.schema.js';

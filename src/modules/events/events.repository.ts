@@ -61,7 +61,7 @@ export class EventsRepository {
   async updateEvent(tx: Executor, id: string, fields: Partial<NewEvent>): Promise<EventRow> {
     const [row] = await tx
       .update(events)
-      .set({ ...fields, updatedAt: sql`now()` })
+      .set({ ...fields, sequence: sql`${events.sequence} + 1`, updatedAt: sql`now()` })
       .where(eq(events.id, id))
       .returning();
     return row!;

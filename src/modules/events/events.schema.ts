@@ -80,6 +80,8 @@ export const events = pgTable(
     goingCount: integer('going_count').notNull().default(1),
     waitlistCount: integer('waitlist_count').notNull().default(0),
     pendingCount: integer('pending_count').notNull().default(0),
+    /** Revision number: every edit, cancellation and lock adds one, so calendar apps (iCalendar SEQUENCE) update. */
+    sequence: integer('sequence').notNull().default(0),
     likeCount: integer('like_count').notNull().default(0),
     bookmarkCount: integer('bookmark_count').notNull().default(0),
     startingSoonNotifiedAt: ts('starting_soon_notified_at'),

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox';
-import { IsoDateTime, Uuid } from '../../http/schemas.js';
+import { IsoDateTime, Uuid, withExamples } from '../../http/schemas.js';
 import type { FeedRow } from './calendar.repository.js';
 import type { DayView, MonthView } from './calendar.service.js';
 import type { FeedView } from './feeds.service.js';
@@ -221,6 +221,10 @@ export const FeedResponse = Type.Object(feedFields, {
       lastUsedAt: '2026-05-02T08:00:00.000Z',
     },
   ],
+});
+
+export const FeedListResponse = withExamples(Type.Object({ items: Type.Array(Type.Ref('CalendarFeed')) }), {
+  items: (FeedResponse as unknown as { examples: Static<typeof FeedResponse>[] }).examples,
 });
 
 export const FeedSecretResponse = Type.Object(

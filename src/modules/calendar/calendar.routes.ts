@@ -9,6 +9,7 @@ import {
   DateParam,
   DayResponse,
   FeedFileParams,
+  FeedListResponse,
   FeedResponse,
   FeedSecretResponse,
   MonthParam,
@@ -166,7 +167,7 @@ export const calendarRoutes: FastifyPluginAsyncTypebox<{ calendar: CalendarModul
         tags,
         summary: 'My calendar feeds',
         description: 'Without their URLs, which are shown only on creation and rotation.',
-        response: { 200: Type.Object({ items: Type.Array(Type.Ref('CalendarFeed')) }), ...errorResponses() },
+        response: { 200: FeedListResponse, ...errorResponses() },
       },
     },
     async (request) => ({ items: (await feeds.list(actorOf(request))).map(toFeed) }),
@@ -239,7 +240,7 @@ export const calendarRoutes: FastifyPluginAsyncTypebox<{ calendar: CalendarModul
         response: {
           200: {
             description: 'The calendar.',
-            content: { 'text/calendar': { schema: Type.String({ examples: [FEED_EXAMPLE] }) } },
+            content: { 'text/calendar': { schema: Type.String(), example: FEED_EXAMPLE } },
           },
           304: { description: 'Unchanged since the ETag given in If-None-Match.', ...Type.Null() },
           ...errorResponses(404),

@@ -229,6 +229,21 @@ export const ENV = {
     default: '30',
     parse: int(1, 10_080),
   },
+  GROUP_CREATE_PER_DAY: {
+    doc: 'Groups one person may create per day.',
+    default: '10',
+    parse: int(1, 10_000),
+  },
+  GROUP_CONTACT_INVITES_PER_HOUR: {
+    doc: 'Invitations by phone number or email one person may send per hour (each one looks an account up).',
+    default: '20',
+    parse: int(1, 10_000),
+  },
+  GROUP_INVITE_LINK_HOURS: {
+    doc: 'How long a group invite link stays valid when its creator does not say.',
+    default: '168',
+    parse: int(1, 8760),
+  },
   JOBS_IN_PROCESS: {
     doc: 'Run job workers and cron schedules inside the API process. Set false when a separate `moim worker` runs them.',
     default: 'true',
@@ -417,6 +432,7 @@ export interface Config {
     ratingWindowDays: number;
     reminderMinutes: number;
   };
+  groups: { createPerDay: number; contactInvitesPerHour: number; inviteLinkHours: number };
   sms:
     | { provider: 'log'; allowedCountries: string[]; hourlyBudget: number }
     | {
@@ -531,6 +547,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       checkInRadiusMeters: p.CHECKIN_RADIUS_METERS,
       ratingWindowDays: p.RATING_WINDOW_DAYS,
       reminderMinutes: p.EVENT_REMINDER_MINUTES,
+    },
+    groups: {
+      createPerDay: p.GROUP_CREATE_PER_DAY,
+      contactInvitesPerHour: p.GROUP_CONTACT_INVITES_PER_HOUR,
+      inviteLinkHours: p.GROUP_INVITE_LINK_HOURS,
     },
     sms:
       p.SMS_PROVIDER === 'sens'

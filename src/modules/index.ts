@@ -7,6 +7,9 @@ import { createChatModule } from './chat/chat.module.js';
 import { chatRoutes } from './chat/chat.routes.js';
 import { createEventsModule } from './events/events.module.js';
 import { eventsRoutes } from './events/events.routes.js';
+import { contactDirectory } from './groups/contacts.js';
+import { createGroupsModule } from './groups/groups.module.js';
+import { groupsRoutes } from './groups/groups.routes.js';
 import { devRoutes } from './operations/dev.routes.js';
 import { createPresenceModule } from './presence/presence.module.js';
 import { presenceRoutes } from './presence/presence.routes.js';
@@ -20,10 +23,8 @@ import { createOperationsModule } from './operations/operations.module.js';
 export function createModules(infra: Infra) {
   const operations = createOperationsModule(infra);
   const accounts = createAccountsModule(infra);
-  // Until the groups module lands, no group exists: events are standalone.
-  const events = createEventsModule(infra, {
-    groups: { findGroup: async () => null, membership: async () => null },
-  });
+  const groups = createGroupsModule(infra, { contacts: contactDirectory(infra, accounts) });
+  const events = createEventsModule(infra, { groups: groups.directory });
   const chat = createChatModule(infra);
   const presence = createPresenceModule(infra, { chat });
 
@@ -31,13 +32,14 @@ export function createModules(infra: Infra) {
     await app.register(authRoutes, { accounts });
     await app.register(meRoutes, { accounts });
     await app.register(oauthRoutes, { accounts });
+    await app.register(groupsRoutes, { groups });
     await app.register(eventsRoutes, { events });
     await app.register(chatRoutes, { chat });
     await app.register(presenceRoutes, { presence, chat });
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
   };
 
-  return { operations, accounts, events, chat, presence, routes };
+  return { operations, accounts, groups, events, chat, presence, routes };
 }
 
 export type Modules = ReturnType<typeof createModules>;

@@ -40,6 +40,16 @@ export function canJoinWithoutInvitation(event: EventRow, viewer: EventViewer): 
 /** Waitlist, pending applications, attendance and invitations are the host's business only. */
 export const canManage = isHost;
 
+/**
+ * Editing and cancelling: the host, and for an event of a group also the group's owner and admins, who answer
+ * for what happens in their group (members create events; the people running the group can correct or call
+ * them off).
+ */
+export function canModerate(event: EventRow, viewer: EventViewer): boolean {
+  if (isHost(event, viewer)) return true;
+  return event.groupId !== null && (viewer.groupRole === 'owner' || viewer.groupRole === 'admin');
+}
+
 /** The going list is shown to whoever can see the event; the rest of the roster to the host only. */
 export function visibleStatuses(event: EventRow, viewer: EventViewer): ParticipantRow['status'][] {
   return canManage(event, viewer) ? ['going', 'waitlisted', 'pending'] : ['going'];

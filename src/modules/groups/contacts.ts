@@ -1,4 +1,5 @@
 import type { Infra } from '../../infra/infra.js';
+import { maskPhone } from '../../infra/sms/sms.js';
 import type { AccountsModule } from '../accounts/accounts.module.js';
 import type { ContactDirectory } from './invitations.service.js';
 
@@ -26,11 +27,6 @@ export function contactDirectory(infra: Infra, accounts: AccountsModule): Contac
       };
     },
   };
-}
-
-/** +821012345678 → +82 ****-5678: enough for the inviter to recognise, not to read back. */
-export function maskPhone(e164: string): string {
-  return `${e164.slice(0, 3)} ****-${e164.slice(-4)}`;
 }
 
 /** grandma@example.com → gr***@example.com */

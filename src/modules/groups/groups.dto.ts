@@ -308,24 +308,25 @@ export function toRequest(r: JoinRequestRow & { user: PersonCard }): Static<type
   };
 }
 
-export const InviteBody = Type.Union(
-  [
-    Type.Object({ userId: Uuid }, { additionalProperties: false }),
-    Type.Object(
-      { phone: Type.String({ minLength: 6, maxLength: 32, description: 'Mobile number of the invitee.' }) },
-      { additionalProperties: false },
-    ),
-    Type.Object(
-      {
-        email: Type.String({ format: 'email', maxLength: 254, description: 'Email address of the invitee.' }),
-      },
-      { additionalProperties: false },
-    ),
-  ],
+// One object with exactly one key rather than a union: the validator drops unknown properties per branch, so
+// a union would strip `email` while trying the `userId` branch.
+export const InviteBody = Type.Object(
   {
+    userId: Type.Optional(Uuid),
+    phone: Type.Optional(
+      Type.String({ minLength: 6, maxLength: 32, description: 'Mobile number of the invitee.' }),
+    ),
+    email: Type.Optional(
+      Type.String({ format: 'email', maxLength: 254, description: 'Email address of the invitee.' }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    minProperties: 1,
+    maxProperties: 1,
     description:
-      'One of `userId`, `phone` or `email`. By phone or email the answer (202) is the same whether or not ' +
-      'someone holds the contact.',
+      'Exactly one of `userId`, `phone` or `email`. By phone or email the answer (202) is the same whether ' +
+      'or not someone holds the contact.',
     examples: [{ userId: '5a1d2c3b-0e4f-4a5b-8c6d-7e8f9a0b1c2d' }, { email: 'grandma@example.com' }],
   },
 );

@@ -468,11 +468,9 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
       },
     },
     async (request, reply) => {
-      const { invitation, byContact } = await invitations.invite(
-        actorOf(request),
-        request.params.id,
-        request.body,
-      );
+      const { userId, phone, email } = request.body;
+      const target = userId ? { userId } : phone ? { phone } : { email: email! };
+      const { invitation, byContact } = await invitations.invite(actorOf(request), request.params.id, target);
       return reply.code(byContact ? 202 : 201).send(toInvitation(invitation));
     },
   );

@@ -131,6 +131,13 @@ describe('groups: invitations by person, phone and email; invite links', () => {
     });
     // Declined, they may be invited again; a withdrawn invitation cannot be accepted.
     const second = await inviteUser(t, group.id, group.owner, invitee.userId);
+    const [again] = ((await call('GET', `/groups/${group.id}/invitations`, group.owner)).json() as Json)
+      .items;
+    expect(again).toMatchObject({
+      id: second,
+      invitee: { id: invitee.userId },
+      inviter: { id: group.owner.userId },
+    });
     const admins = ((await call('GET', `/groups/${group.id}/invitations`, group.owner)).json() as Json).items;
     expect(admins.map((i: Json) => [i.id, i.via, i.invitee?.id])).toEqual([[second, 'user', invitee.userId]]);
     expect((await call('GET', `/groups/${group.id}/invitations`, member)).statusCode).toBe(403);

@@ -9,6 +9,7 @@ import type {
   InvitationWithGroup,
   InviteLinkRow,
   MemberRow,
+  PersonCard,
 } from './groups.repository.js';
 import type { Deps, GroupsService } from './groups.service.js';
 
@@ -50,7 +51,7 @@ export class InvitationsService {
     actor: Actor,
     groupId: string,
     target: InvitationTarget,
-  ): Promise<{ invitation: InvitationRow; byContact: boolean }> {
+  ): Promise<{ invitation: InvitationRow & { invitee?: PersonCard | null }; byContact: boolean }> {
     if (!('userId' in target)) {
       await enforceRateLimit(
         this.deps.limiter,
@@ -116,7 +117,8 @@ export class InvitationsService {
         { groupId: group.id, invitationId: invitation.id, inviteeId: userId, inviterId: actor.userId },
         actor.userId,
       );
-      return { invitation, byContact: false };
+      const invitee = (await this.deps.repo.people(ctx.tx, [userId])).get(userId) ?? null;
+      return { invitation: { ...invitation, invitee }, byContact: false };
     });
   }
 

@@ -389,5 +389,19 @@ describe('groups: creating, joining, requests, roles, kicks, bans, ownership, de
     expect(seen).toHaveLength(5);
     expect(new Set(seen).size).toBe(5);
     expect(seen[0]).toBe(group.owner.userId);
+
+    const tag = `page${Date.now()}`;
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) made.push((await createGroup(t, { tags: [tag] })).id);
+    const listed: string[] = [];
+    cursor = null;
+    do {
+      const page = (
+        await t.app.inject({ url: `/v1/groups?tag=${tag}&limit=2${cursor ? `&cursor=${cursor}` : ''}` })
+      ).json() as Json;
+      listed.push(...page.items.map((g: Json) => g.id as string));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(listed).toEqual(made.reverse());
   });
 });

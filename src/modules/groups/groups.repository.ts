@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
 import { users } from '../accounts/accounts.schema.js';
 import {
@@ -98,28 +98,25 @@ export class GroupsRepository {
   async listPublic(
     db: Executor,
     filter: { q?: string; kind?: string; tag?: string; region?: string },
-    after: { createdAt: Date; id: string } | null,
+    after: { at: string; id: string } | null,
     limit: number,
-  ): Promise<GroupRow[]> {
+  ): Promise<(GroupRow & { cursorAt: string })[]> {
     const conds: (SQL | undefined)[] = [live, eq(groups.visibility, 'public')];
     if (filter.q) conds.push(sql`${groups.name} ilike ${'%' + escapeLike(filter.q) + '%'}`);
     if (filter.kind) conds.push(eq(groups.kind, filter.kind as GroupRow['kind']));
     if (filter.tag) conds.push(sql`${groups.tags} @> array[${filter.tag.toLowerCase()}]::text[]`);
     if (filter.region) conds.push(eq(groups.region, filter.region));
     if (after) {
-      conds.push(
-        or(
-          lt(groups.createdAt, after.createdAt),
-          and(eq(groups.createdAt, after.createdAt), lt(groups.id, after.id)),
-        ),
-      );
+      conds.push(sql`(${groups.createdAt}, ${groups.id}) < (${after.at}::timestamptz, ${after.id}::uuid)`);
     }
-    return db
-      .select()
+    // The cursor carries the timestamp as PostgreSQL prints it: microseconds, which a JS Date would round off.
+    const rows = await db
+      .select({ g: groups, cursorAt: sql<string>`${groups.createdAt}::text` })
       .from(groups)
       .where(and(...conds))
       .orderBy(desc(groups.createdAt), desc(groups.id))
       .limit(limit);
+    return rows.map((r) => ({ ...r.g, cursorAt: r.cursorAt }));
   }
 
   /** Groups a person owns, for handing them over when the account goes. */
@@ -205,27 +202,29 @@ export class GroupsRepository {
   async listMembers(
     db: Executor,
     groupId: string,
-    after: { joinedAt: Date; userId: string } | null,
+    after: { at: string; userId: string } | null,
     limit: number,
-  ): Promise<MemberWithUser[]> {
+  ): Promise<(MemberWithUser & { cursorAt: string })[]> {
     const rows = await db
-      .select({ m: groupMembers, nickname: users.nickname, avatarUrl: users.avatarUrl })
+      .select({
+        m: groupMembers,
+        nickname: users.nickname,
+        avatarUrl: users.avatarUrl,
+        cursorAt: sql<string>`${groupMembers.joinedAt}::text`,
+      })
       .from(groupMembers)
       .innerJoin(users, eq(users.id, groupMembers.userId))
       .where(
         and(
           eq(groupMembers.groupId, groupId),
           after
-            ? or(
-                gt(groupMembers.joinedAt, after.joinedAt),
-                and(eq(groupMembers.joinedAt, after.joinedAt), gt(groupMembers.userId, after.userId)),
-              )
+            ? sql`(${groupMembers.joinedAt}, ${groupMembers.userId}) > (${after.at}::timestamptz, ${after.userId}::uuid)`
             : undefined,
         ),
       )
       .orderBy(asc(groupMembers.joinedAt), asc(groupMembers.userId))
       .limit(limit);
-    return rows.map((r) => ({ ...r.m, nickname: r.nickname, avatarUrl: r.avatarUrl }));
+    return rows.map((r) => ({ ...r.m, nickname: r.nickname, avatarUrl: r.avatarUrl, cursorAt: r.cursorAt }));
   }
 
   /** The member who takes over from a departing owner: the longest-standing admin, else member. */

@@ -150,14 +150,14 @@ export class GroupsService {
     const rows = await this.deps.repo.listPublic(
       this.deps.db,
       filter,
-      after && { createdAt: new Date(after.t), id: after.id },
+      after && { at: after.t, id: after.id },
       limit + 1,
     );
     const items = rows.slice(0, limit);
     const last = items.at(-1);
     return {
       items,
-      nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id) : null,
+      nextCursor: rows.length > limit && last ? encodeCursor(last.cursorAt, last.id) : null,
     };
   }
 
@@ -183,14 +183,14 @@ export class GroupsService {
     const rows = await this.deps.repo.listMembers(
       this.deps.db,
       group.id,
-      after && { joinedAt: new Date(after.t), userId: after.id },
+      after && { at: after.t, userId: after.id },
       limit + 1,
     );
     const items = rows.slice(0, limit);
     const last = items.at(-1);
     return {
       items,
-      nextCursor: rows.length > limit && last ? encodeCursor(last.joinedAt, last.userId) : null,
+      nextCursor: rows.length > limit && last ? encodeCursor(last.cursorAt, last.userId) : null,
     };
   }
 
@@ -572,9 +572,12 @@ function cleanName(name: string | null | undefined): string | null {
   return trimmed ? trimmed : null;
 }
 
-function encodeCursor(t: Date, id: string): string {
-  return Buffer.from(JSON.stringify({ t: t.toISOString(), id })).toString('base64url');
+function encodeCursor(t: string, id: string): string {
+  return Buffer.from(JSON.stringify({ t, id })).toString('base64url');
 }
+
+/** A timestamp as PostgreSQL prints it (`2026-11-30 07:47:41.123456+00`), nothing else reaches the SQL. */
+const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
 
 function decodeCursor(cursor: string): { t: string; id: string } {
   try {
@@ -584,7 +587,7 @@ function decodeCursor(cursor: string): { t: string; id: string } {
     };
     if (
       typeof parsed.t === 'string' &&
-      !Number.isNaN(Date.parse(parsed.t)) &&
+      PG_TIMESTAMP.test(parsed.t) &&
       typeof parsed.id === 'string' &&
       /^[0-9a-f-]{36}$/i.test(parsed.id)
     ) {

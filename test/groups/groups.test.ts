@@ -119,6 +119,9 @@ describe('groups: creating, joining, requests, roles, kicks, bans, ownership, de
     const detail = (await get(group.id, group.owner)).json() as Json;
     expect(detail.memberCount).toBe(10);
     expect(await members(group.id, group.owner)).toHaveLength(10);
+    // Refused joins rolled back and left nothing in the outbox.
+    const topics = await groupTopics(t, group.id);
+    expect(topics.filter((x) => x === 'group.member_joined')).toHaveLength(9);
   });
 
   it('the same person joining many times at once becomes one member', async () => {

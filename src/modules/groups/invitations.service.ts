@@ -14,6 +14,7 @@ import type {
 import type { Deps, GroupsService } from './groups.service.js';
 
 const INVITATION_TTL_MS = 14 * 86_400_000;
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 /** Finds the account behind a phone number or an email address; provided by the accounts module. */
 export interface ContactDirectory {
@@ -53,12 +54,14 @@ export class InvitationsService {
     target: InvitationTarget,
   ): Promise<{ invitation: InvitationRow & { invitee?: PersonCard | null }; byContact: boolean }> {
     if (!('userId' in target)) {
+      // Who may invite is settled before anything is looked up or counted.
+      await this.access.loadAsManager(this.deps.db, groupId, actor.userId);
       await enforceRateLimit(
         this.deps.limiter,
         { name: 'groups:invite:contact', limit: this.deps.config.contactInvitesPerHour, windowMs: 3_600_000 },
         actor.userId,
       );
-      // Resolved before the transaction: normalizing a number and hashing it need no lock.
+      // Resolved outside the transaction: normalizing a number and hashing it need no lock.
       const contact = await this.deps.contacts.resolve(target);
       return this.deps.unitOfWork(async (ctx) => {
         const { group } = await this.access.loadAsManager(ctx.tx, groupId, actor.userId, { lock: true });
@@ -67,8 +70,7 @@ export class InvitationsService {
           return { invitation: existing, byContact: true };
         }
         if (existing) await this.deps.repo.answerInvitation(ctx.tx, existing.id, 'cancelled');
-        const invitee =
-          contact.userId && (await this.invitable(ctx.tx, group, contact.userId)) ? contact.userId : null;
+        const invitee = (await this.invitable(ctx.tx, group, contact.userId)) ? contact.userId : null;
         const invitation = await this.deps.repo.insertInvitation(ctx.tx, {
           groupId: group.id,
           inviterId: actor.userId,
@@ -122,14 +124,23 @@ export class InvitationsService {
     });
   }
 
-  /** Someone who may receive an invitation: a live account, not in the group, not banned, not invited yet. */
-  private async invitable(exec: Deps['db'], group: GroupRow, userId: string): Promise<boolean> {
+  /**
+   * Someone who may receive an invitation: a live account, not in the group, not banned, not invited yet. The
+   * same queries run whether or not the contact matched anyone (a nil id stands in), so the time an answer takes
+   * does not tell the inviter either.
+   */
+  private async invitable(exec: Deps['db'], group: GroupRow, userId: string | null): Promise<boolean> {
     const { repo } = this.deps;
-    if (!(await repo.isActiveUser(exec, userId))) return false;
-    if (await repo.findMember(exec, group.id, userId)) return false;
-    if (await repo.findBan(exec, group.id, userId)) return false;
-    const pending = await repo.anyPending(exec, group.id, { inviteeId: userId });
-    return !pending || pending.expiresAt <= this.deps.clock.now();
+    const id = userId ?? NIL_UUID;
+    const [active, member, ban, pending] = await Promise.all([
+      repo.isActiveUser(exec, id),
+      repo.findMember(exec, group.id, id),
+      repo.findBan(exec, group.id, id),
+      repo.anyPending(exec, group.id, { inviteeId: id }),
+    ]);
+    return (
+      userId !== null && active && !member && !ban && (!pending || pending.expiresAt <= this.deps.clock.now())
+    );
   }
 
   async groupInvitations(actor: Actor, groupId: string) {

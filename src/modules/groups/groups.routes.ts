@@ -36,6 +36,7 @@ const GroupUserParams = Type.Object({ id: Uuid, userId: Uuid });
 const Token = Type.String({
   minLength: 16,
   maxLength: 128,
+  examples: ['V2hhdC1hLWZpbmUtZXhhbXBsZS10b2tlbg'],
   description: 'The secret of an invite link (sent in the body, so it stays out of URLs and logs).',
 });
 const DisplayNameBody = Type.Object(
@@ -380,7 +381,10 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
         summary: 'Hand the group over (owner)',
         description: 'To another member; the previous owner stays as an admin.',
         params: IdParams,
-        body: Type.Object({ userId: Uuid }, { additionalProperties: false }),
+        body: Type.Object(
+          { userId: Uuid },
+          { additionalProperties: false, examples: [{ userId: '5a1d2c3b-0e4f-4a5b-8c6d-7e8f9a0b1c2d' }] },
+        ),
         response: { 200: GroupRef, ...errorResponses(403, 404, 409) },
       },
     },
@@ -415,7 +419,10 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
         params: IdParams,
         body: Type.Object(
           { userId: Uuid, reason: Type.Optional(Type.String({ maxLength: 500 })) },
-          { additionalProperties: false },
+          {
+            additionalProperties: false,
+            examples: [{ userId: '5a1d2c3b-0e4f-4a5b-8c6d-7e8f9a0b1c2d', reason: 'Spam in the chat' }],
+          },
         ),
         response: { ...NoContent, ...errorResponses(403, 404, 409) },
       },

@@ -29,7 +29,7 @@ import {
 } from './groups.dto.js';
 import type { GroupsModule } from './groups.module.js';
 import { seesAll } from './groups.policy.js';
-import { GROUP_KINDS } from './groups.schema.js';
+import { GROUP_KINDS, type GroupRole } from './groups.schema.js';
 
 const tags = ['groups'];
 const GroupUserParams = Type.Object({ id: Uuid, userId: Uuid });
@@ -58,13 +58,8 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
   const membership = (
     groupId: string,
     status: 'member' | 'requested',
-    m?: { role: string; displayName: string | null },
-  ) => ({
-    groupId,
-    status,
-    role: (m?.role ?? null) as 'member' | null,
-    displayName: m?.displayName ?? null,
-  });
+    m?: { role: GroupRole; displayName: string | null },
+  ) => ({ groupId, status, role: m?.role ?? null, displayName: m?.displayName ?? null });
   const auth = { auth: 'required' as const };
 
   app.post(

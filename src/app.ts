@@ -8,7 +8,7 @@ import { registerGlobalRateLimit } from './http/rate-limit.js';
 import { registerSecurity } from './http/security.js';
 import type { Infra } from './infra/infra.js';
 import { validatorFactory } from './http/validation.js';
-import { createModules, type ModuleOverrides, type Modules } from './modules/index.js';
+import { createModules, type Modules } from './modules/index.js';
 import { operationsRoutes } from './modules/operations/operations.routes.js';
 
 export type App = FastifyInstance & { modules: Modules };
@@ -20,7 +20,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
  * view, in this order: infrastructure (errors, security, docs, limits) → operations → domain modules under /v1
  * → the realtime gateway on the same HTTP server.
  */
-export async function buildApp(infra: Infra, overrides: ModuleOverrides = {}): Promise<App> {
+export async function buildApp(infra: Infra): Promise<App> {
   const { config } = infra;
   const loggerInstance: FastifyBaseLogger = infra.logger;
   const app = Fastify({
@@ -95,7 +95,7 @@ export async function buildApp(infra: Infra, overrides: ModuleOverrides = {}): P
   await registerOpenApi(app);
   registerGlobalRateLimit(app, infra.limiter, config.http.rateLimitPerMinute);
 
-  const modules = createModules(infra, overrides);
+  const modules = createModules(infra);
   registerAuth(app, modules.accounts.authenticate);
   await app.register(operationsRoutes, { infra });
   await app.register(modules.routes, { prefix: '/v1' });

@@ -239,6 +239,21 @@ export const ENV = {
     default: '60',
     parse: int(1, 100_000),
   },
+  GROUP_CREATE_PER_DAY: {
+    doc: 'Groups one person may create per day.',
+    default: '10',
+    parse: int(1, 10_000),
+  },
+  GROUP_CONTACT_INVITES_PER_HOUR: {
+    doc: 'Invitations by phone number or email one person may send per hour (each one looks an account up).',
+    default: '20',
+    parse: int(1, 10_000),
+  },
+  GROUP_INVITE_LINK_HOURS: {
+    doc: 'How long a group invite link stays valid when its creator does not say.',
+    default: '168',
+    parse: int(1, 8760),
+  },
   JOBS_IN_PROCESS: {
     doc: 'Run job workers and cron schedules inside the API process. Set false when a separate `moim worker` runs them.',
     default: 'true',
@@ -428,6 +443,7 @@ export interface Config {
     reminderMinutes: number;
   };
   calendar: { feedPastDays: number; feedFetchesPerHour: number };
+  groups: { createPerDay: number; contactInvitesPerHour: number; inviteLinkHours: number };
   sms:
     | { provider: 'log'; allowedCountries: string[]; hourlyBudget: number }
     | {
@@ -546,6 +562,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     calendar: {
       feedPastDays: p.CALENDAR_FEED_PAST_DAYS,
       feedFetchesPerHour: p.CALENDAR_FEED_FETCHES_PER_HOUR,
+    },
+    groups: {
+      createPerDay: p.GROUP_CREATE_PER_DAY,
+      contactInvitesPerHour: p.GROUP_CONTACT_INVITES_PER_HOUR,
+      inviteLinkHours: p.GROUP_INVITE_LINK_HOURS,
     },
     sms:
       p.SMS_PROVIDER === 'sens'

@@ -8,8 +8,10 @@ import { calendarRoutes } from './calendar/calendar.routes.js';
 import { createChatModule } from './chat/chat.module.js';
 import { chatRoutes } from './chat/chat.routes.js';
 import { createEventsModule } from './events/events.module.js';
-import type { GroupDirectory } from './events/event-access.js';
 import { eventsRoutes } from './events/events.routes.js';
+import { contactDirectory } from './groups/contacts.js';
+import { createGroupsModule } from './groups/groups.module.js';
+import { groupsRoutes } from './groups/groups.routes.js';
 import { devRoutes } from './operations/dev.routes.js';
 import { createPresenceModule } from './presence/presence.module.js';
 import { presenceRoutes } from './presence/presence.routes.js';
@@ -20,16 +22,12 @@ import { createOperationsModule } from './operations/operations.module.js';
  * schedules, outbox subscribers and socket events here, so the worker process (which serves no HTTP) wires the
  * same behaviour as an API node. `routes` holds the HTTP routes, mounted under /v1 by the app.
  */
-export function createModules(infra: Infra, overrides: ModuleOverrides = {}) {
+export function createModules(infra: Infra) {
   const operations = createOperationsModule(infra);
   const accounts = createAccountsModule(infra);
-  // Until the groups module lands, no group exists: events are standalone.
-  const groups: GroupDirectory = overrides.groups ?? {
-    findGroup: async () => null,
-    membership: async () => null,
-  };
-  const events = createEventsModule(infra, { groups });
-  const calendar = createCalendarModule(infra, { groups, events });
+  const groups = createGroupsModule(infra, { contacts: contactDirectory(infra, accounts) });
+  const events = createEventsModule(infra, { groups: groups.directory });
+  const calendar = createCalendarModule(infra, { groups: groups.directory, events });
   const chat = createChatModule(infra);
   const presence = createPresenceModule(infra, { chat });
 
@@ -37,6 +35,7 @@ export function createModules(infra: Infra, overrides: ModuleOverrides = {}) {
     await app.register(authRoutes, { accounts });
     await app.register(meRoutes, { accounts });
     await app.register(oauthRoutes, { accounts });
+    await app.register(groupsRoutes, { groups });
     await app.register(eventsRoutes, { events });
     await app.register(calendarRoutes, { calendar });
     await app.register(chatRoutes, { chat });
@@ -44,12 +43,7 @@ export function createModules(infra: Infra, overrides: ModuleOverrides = {}) {
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
   };
 
-  return { operations, accounts, events, calendar, chat, presence, routes };
-}
-
-/** Ports a test may replace (the groups directory, until the groups module provides the real one). */
-export interface ModuleOverrides {
-  groups?: GroupDirectory;
+  return { operations, accounts, groups, events, calendar, chat, presence, routes };
 }
 
 export type Modules = ReturnType<typeof createModules>;

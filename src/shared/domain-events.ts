@@ -17,6 +17,48 @@ export interface DomainEvents {
   /** Personal data erased; authored content stays, shown as from a deleted user. */
   'user.purged': { userId: string };
 
+  // groups: ids only; a contact invitation (phone, email) names its invitee only when one was found.
+  'group.created': { groupId: string; ownerId: string };
+  'group.updated': { groupId: string; fields: string[]; visibility: 'public' | 'private' };
+  'group.deleted': { groupId: string; ownerId: string; reason: 'owner' | 'owner_deleted' };
+  'group.member_joined': {
+    groupId: string;
+    userId: string;
+    role: 'owner' | 'admin' | 'member';
+    via: 'open' | 'request' | 'invitation' | 'link';
+  };
+  'group.member_left': { groupId: string; userId: string; reason: 'left' | 'account_deleted' };
+  'group.member_removed': { groupId: string; userId: string; byId: string; reason: 'kicked' | 'banned' };
+  'group.member_renamed': { groupId: string; userId: string; displayName: string | null };
+  'group.role_changed': {
+    groupId: string;
+    userId: string;
+    from: 'owner' | 'admin' | 'member';
+    to: 'owner' | 'admin' | 'member';
+  };
+  'group.ownership_transferred': { groupId: string; from: string; to: string };
+  'group.banned': { groupId: string; userId: string; byId: string };
+  'group.unbanned': { groupId: string; userId: string; byId: string };
+  'group.invited': { groupId: string; invitationId: string; inviteeId: string; inviterId: string };
+  'group.invitation_answered': {
+    groupId: string;
+    invitationId: string;
+    inviteeId: string;
+    accepted: boolean;
+  };
+  'group.invitation_cancelled': { groupId: string; invitationId: string; inviteeId: string | null };
+  'group.join_requested': { groupId: string; requestId: string; userId: string };
+  'group.join_request_cancelled': { groupId: string; requestId: string; userId: string };
+  'group.join_decided': {
+    groupId: string;
+    requestId: string;
+    userId: string;
+    approved: boolean;
+    byId: string;
+  };
+  'group.invite_link_created': { groupId: string; linkId: string; byId: string };
+  'group.invite_link_revoked': { groupId: string; linkId: string; byId: string };
+
   // events: who was affected is in the payload; consumers read the rest (titles, recipients) themselves.
   'event.created': { eventId: string; groupId: string | null; hostId: string };
   'event.updated': { eventId: string; fields: string[] };

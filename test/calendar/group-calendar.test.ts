@@ -4,16 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
 import { createEvent, join } from '../helpers/events.js';
+import { createGroup, inviteUser, joinGroup } from '../helpers/groups.js';
 import type { Json } from '../helpers/http.js';
-import { FakeGroups, get, kst, kstMonth, label, span } from './support.js';
+import { get, kst, kstMonth, label, span } from './support.js';
 
-/**
- * Group calendars and group feeds go through the events module's GroupDirectory port; until the groups module
- * lands, a stand-in plays it (the same port the lead wires to the real groups module).
- */
 describe('calendar: a group’s month, day and feeds', () => {
   let t: TestApp;
-  const groups = new FakeGroups();
   let mom: SignedUp;
   let son: SignedUp;
   let outsider: SignedUp;
@@ -26,25 +22,26 @@ describe('calendar: a group’s month, day and feeds', () => {
 
   beforeAll(async () => {
     t = await buildTestApp({
-      groups,
       env: { EVENT_CREATE_INTERVAL_SECONDS: '0', EVENT_CREATE_PER_DAY: '1000' },
     });
     ({ y, m, label: mon } = kstMonth(t, 2));
     [mom, son, outsider] = await Promise.all([signUpWithEmail(t), signUpWithEmail(t), signUpWithEmail(t)]);
-    family = groups.add({
-      id: randomUUID(),
-      ownerId: mom.userId,
-      visibility: 'private',
-      name: '우리 가족',
-    }).id;
-    groups.join(family, mom.userId, 'owner', '엄마');
-    groups.join(family, son.userId, 'member', 'Son');
-    club = groups.add({
-      id: randomUUID(),
-      ownerId: mom.userId,
-      visibility: 'public',
-      name: 'Han River Runners',
-    }).id;
+    family = (
+      await createGroup(
+        t,
+        {
+          name: '우리 가족',
+          kind: 'family',
+          visibility: 'private',
+          joinPolicy: 'invite_only',
+          displayName: '엄마',
+        },
+        mom,
+      )
+    ).id;
+    await inviteUser(t, family, mom, son.userId);
+    expect((await joinGroup(t, family, son, { displayName: 'Son' })).statusCode).toBe(200);
+    club = (await createGroup(t, { name: 'Han River Runners', visibility: 'public' }, mom)).id;
 
     const make = async (key: string, body: Record<string, unknown>, host = mom) => {
       ids[key] = (await createEvent(t, body, host)).id;
@@ -190,17 +187,21 @@ describe('calendar: a group’s month, day and feeds', () => {
     expect(steal.statusCode).toBe(404);
 
     // A member who leaves loses their feed for good (rejoining does not revive the old URL); others keep theirs.
-    groups.leave(family, son.userId);
+    const leave = (who: SignedUp) =>
+      t.app.inject({ method: 'POST', url: `/v1/groups/${family}/leave`, headers: who.headers });
+    expect((await leave(son)).statusCode).toBeLessThan(300);
     expect((await fetch(sonFeed.url)).statusCode).toBe(404);
     expect((await monthOf(family, son)).statusCode).toBe(404);
-    groups.join(family, son.userId, 'member', 'Son');
+    await inviteUser(t, family, mom, son.userId);
+    expect((await joinGroup(t, family, son, { displayName: 'Son' })).statusCode).toBe(200);
     expect((await fetch(sonFeed.url)).statusCode).toBe(404);
     expect((await fetch((rotated.json() as Json).url)).statusCode).toBe(200);
 
     // A group that is gone takes its feeds with it.
     const clubFeed = (await create(mom, club)).json() as Json;
     expect((await fetch(clubFeed.url)).statusCode).toBe(200);
-    groups.remove(club);
+    const removed = await t.app.inject({ method: 'DELETE', url: `/v1/groups/${club}`, headers: mom.headers });
+    expect(removed.statusCode).toBeLessThan(300);
     expect((await fetch(clubFeed.url)).statusCode).toBe(404);
   });
 });

@@ -6,7 +6,6 @@ import { buildApp, type App } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Clock } from '../../src/infra/clock.js';
 import type { Database } from '../../src/infra/db/database.js';
-import type { GroupDirectory } from '../../src/modules/events/event-access.js';
 import { createInfra, type Infra } from '../../src/infra/infra.js';
 import { createLogger } from '../../src/infra/logger.js';
 import { openTestDatabase } from './database.js';
@@ -56,8 +55,6 @@ export interface TestAppOptions {
   defaultMetrics?: boolean;
   /** Extra routes for probing cross-cutting behaviour, added before the app starts. */
   extraRoutes?: (app: App) => void;
-  /** A stand-in for the groups directory (until the groups module provides it). */
-  groups?: GroupDirectory;
 }
 
 export const servicesMode = Boolean(process.env.DATABASE_URL);
@@ -116,7 +113,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const secrets = new Set<string>();
-  const app = await buildApp(infra, opts.groups ? { groups: opts.groups } : {});
+  const app = await buildApp(infra);
   captureSecrets(app, infra, secrets);
   opts.extraRoutes?.(app);
   // Jobs are enqueued for real; tests run them with `infra.jobs.runDue()` instead of waiting for polling.

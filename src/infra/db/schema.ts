@@ -4,6 +4,7 @@
  */
 export * from '../outbox/outbox.schema.js';
 export * from '../../modules/accounts/accounts.schema.js';
+export * from '../../modules/groups/groups.schema.js';
 export * from '../../modules/events/events.schema.js';
 export * from '../../modules/calendar/calendar.schema.js';
 export * from '../../modules/chat/chat.schema.js';

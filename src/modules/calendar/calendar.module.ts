@@ -38,6 +38,19 @@ export function createCalendarModule(infra: Infra, deps: { groups: GroupDirector
     await repo.clearColorsOf(ctx.tx, event.payload.userId);
   });
 
+  // A member's group feed ends with their membership, and a deleted group's feeds with it: for good, so
+  // rejoining does not bring an old URL back.
+  outbox.subscribe(
+    'calendar.on-member-gone',
+    ['group.member_left', 'group.member_removed'],
+    async (event, ctx) => {
+      await feeds.onMemberLeft(ctx.tx, event.payload.groupId, event.payload.userId);
+    },
+  );
+  outbox.subscribe('calendar.on-group-deleted', ['group.deleted'], async (event, ctx) => {
+    await feeds.onGroupDeleted(ctx.tx, event.payload.groupId);
+  });
+
   return { repo, service, feeds };
 }
 

@@ -43,6 +43,30 @@ export function createChatModule(infra: Infra) {
     await membership.archive(ctx, { eventId: e.payload.eventId });
   });
 
+  // Groups: the conversation opens with the group (its owner as admin), follows its members and their roles,
+  // and is archived when the group is deleted.
+  outbox.subscribe('chat.group-conversations', ['group.created'], async (e, ctx) => {
+    await membership.open(ctx, { groupId: e.payload.groupId }, e.payload.ownerId);
+  });
+  outbox.subscribe('chat.group-members', ['group.member_joined'], async (e, ctx) => {
+    await membership.add(ctx, { groupId: e.payload.groupId }, e.payload.userId, 'member');
+  });
+  outbox.subscribe('chat.group-departures', ['group.member_left', 'group.member_removed'], async (e, ctx) => {
+    await membership.remove(
+      ctx,
+      { groupId: e.payload.groupId },
+      e.payload.userId,
+      e.topic === 'group.member_removed' ? 'removed' : 'left',
+    );
+  });
+  outbox.subscribe('chat.group-roles', ['group.role_changed'], async (e, ctx) => {
+    const role = e.payload.to === 'member' ? 'member' : 'admin';
+    await membership.setRole(ctx, { groupId: e.payload.groupId }, e.payload.userId, role);
+  });
+  outbox.subscribe('chat.group-closed', ['group.deleted'], async (e, ctx) => {
+    await membership.archive(ctx, { groupId: e.payload.groupId });
+  });
+
   return { repo, chat, membership };
 }
 

@@ -106,6 +106,24 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
   );
 
   app.get(
+    '/groups/:id/conversation',
+    {
+      config: auth,
+      schema: {
+        tags,
+        summary: "A group's conversation",
+        description: 'For the members of the group; 404 for everyone else.',
+        params: IdParams,
+        response: { 200: ConversationRef, ...errorResponses(404) },
+      },
+    },
+    async (request) => {
+      const { conversation, member } = await chat.forScope(actorOf(request), { groupId: request.params.id });
+      return toConversation(conversation, member);
+    },
+  );
+
+  app.get(
     '/conversations/:id',
     {
       config: auth,

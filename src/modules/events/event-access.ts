@@ -1,6 +1,6 @@
 import type { Executor } from '../../infra/db/database.js';
 import { AppError } from '../../shared/errors.js';
-import { canManage, canView, type EventViewer } from './events.policy.js';
+import { canManage, canModerate, canView, type EventViewer } from './events.policy.js';
 import type { EventRow, EventsRepository } from './events.repository.js';
 
 /** What the events module needs to know about groups; the groups module provides it. */
@@ -64,6 +64,15 @@ export class EventAccess {
     const loaded = await this.load(exec, eventId, userId, { lock: true });
     if (!canManage(loaded.event, loaded.viewer)) {
       throw new AppError('FORBIDDEN', 'Only the host can do this.');
+    }
+    return loaded;
+  }
+
+  /** As `load`, for editing and cancelling: the host, or the owner and admins of the event's group. */
+  async loadAsModerator(exec: Executor, eventId: string, userId: string): Promise<LoadedEvent> {
+    const loaded = await this.load(exec, eventId, userId, { lock: true });
+    if (!canModerate(loaded.event, loaded.viewer)) {
+      throw new AppError('FORBIDDEN', 'Only the host (or the group’s owner and admins) can do this.');
     }
     return loaded;
   }

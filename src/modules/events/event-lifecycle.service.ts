@@ -95,6 +95,13 @@ export class EventLifecycle {
     }
   }
 
+  /** A group that turns private makes its events private (announced as an edit of `visibility`). */
+  async onGroupPrivate(ctx: TxContext, groupId: string): Promise<void> {
+    for (const eventId of await this.deps.repo.makeGroupEventsPrivate(ctx.tx, groupId)) {
+      await ctx.publish('event.updated', { eventId, fields: ['visibility'] }, null);
+    }
+  }
+
   /**
    * Someone who leaves (or is removed from) a group gives up its members-only events; its upcoming events they
    * host are cancelled, since only members may host in a group.

@@ -45,6 +45,22 @@ export function createEventsModule(infra: Infra, deps: { groups: GroupDirectory 
     await lifecycle.onUserDeleted(ctx, event.payload.userId);
   });
 
+  outbox.subscribe('events.on-group-deleted', ['group.deleted'], async (event, ctx) => {
+    await lifecycle.onGroupDeleted(ctx, event.payload.groupId);
+  });
+  outbox.subscribe(
+    'events.on-group-member-left',
+    ['group.member_left', 'group.member_removed'],
+    async (event, ctx) => {
+      await lifecycle.onMemberLeft(ctx, event.payload.groupId, event.payload.userId);
+    },
+  );
+  outbox.subscribe('events.on-group-private', ['group.updated'], async (event, ctx) => {
+    if (event.payload.visibility === 'private' && event.payload.fields.includes('visibility')) {
+      await lifecycle.onGroupPrivate(ctx, event.payload.groupId);
+    }
+  });
+
   return { repo, service, participation, attendance, lifecycle, remindersJob: eventRemindersJob };
 }
 

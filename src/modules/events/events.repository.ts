@@ -164,6 +164,16 @@ export class EventsRepository {
     return rows.map((r) => r.id);
   }
 
+  /** A group gone private takes its events with it: none may stay public. */
+  async makeGroupEventsPrivate(tx: Executor, groupId: string): Promise<string[]> {
+    const rows = await tx
+      .update(events)
+      .set({ visibility: 'private', updatedAt: sql`now()` })
+      .where(and(eq(events.groupId, groupId), eq(events.visibility, 'public')))
+      .returning({ id: events.id });
+    return rows.map((r) => r.id);
+  }
+
   /** Events due for their "starting soon" notice, claimed in the same statement so each is announced once. */
   async claimStartingSoon(
     tx: Executor,

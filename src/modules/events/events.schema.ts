@@ -14,6 +14,7 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import { users } from '../accounts/accounts.schema.js';
+import { groups } from '../groups/groups.schema.js';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true });
 
@@ -37,7 +38,7 @@ export const events = pgTable(
   'events',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    groupId: uuid('group_id'),
+    groupId: uuid('group_id').references(() => groups.id),
     hostId: uuid('host_id')
       .notNull()
       .references(() => users.id),

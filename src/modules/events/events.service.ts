@@ -134,7 +134,7 @@ export class EventsService {
    */
   async update(actor: Actor, eventId: string, patch: EventPatch): Promise<LoadedEvent> {
     return this.deps.unitOfWork(async (ctx) => {
-      const { event } = await this.access.loadAsHost(ctx.tx, eventId, actor.userId);
+      const { event } = await this.access.loadAsModerator(ctx.tx, eventId, actor.userId);
       this.assertEditable(event);
       const fields = this.fieldsOf(patch, event);
       const changed = (Object.keys(fields) as (keyof NewEvent)[]).filter(
@@ -175,7 +175,7 @@ export class EventsService {
   /** The host calls an event off before it starts. It stays readable (as cancelled) for those involved. */
   async cancel(actor: Actor, eventId: string): Promise<void> {
     await this.deps.unitOfWork(async (ctx) => {
-      const { event } = await this.access.loadAsHost(ctx.tx, eventId, actor.userId);
+      const { event } = await this.access.loadAsModerator(ctx.tx, eventId, actor.userId);
       if (event.status === 'cancelled')
         throw new AppError('EVENT_CANCELLED', 'The event is already cancelled.');
       if (event.startsAt <= this.deps.clock.now()) {

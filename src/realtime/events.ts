@@ -96,11 +96,8 @@ export interface ServerToClientEvents {
 
   /** What a subscription shows now (people, and open events for nearby), pushed only when it changed. */
   'location:frame': (payload: LocationFrame) => void;
-  /** A subscription ended by the server: left the event or group, the event ended or was cancelled. */
-  'location:unsubscribed': (payload: {
-    subscriptionId: string;
-    reason: 'audience_left' | 'ended' | 'event_cancelled';
-  }) => void;
+  /** A subscription ended by the server: left or removed from the event or group, cancelled, or ended. */
+  'location:unsubscribed': (payload: { subscriptionId: string; reason: 'audience_left' | 'ended' }) => void;
   /** One of my shares ended without my asking (expired, session ended, left the audience...). */
   'location:share_ended': (payload: { shareId: string; reason: StopReason }) => void;
 }

@@ -112,9 +112,16 @@ export class LocationService {
     const cap = now.getTime() + config.shareMaxMinutes * 60_000;
     let endsAt: number;
     let audienceId: string | null = null;
+    const targetId = audience.type === 'event' ? audience.eventId : audience.groupId;
+    const idField = audience.type === 'event' ? 'eventId' : 'groupId';
+    if (audience.type !== 'nearby' && targetId === undefined) {
+      throw new AppError('VALIDATION_FAILED', `Name the ${audience.type}.`, {
+        details: [{ path: `/audience/${idField}`, message: 'required' }],
+      });
+    }
     if (audience.type === 'event') {
-      audienceId = audience.eventId;
-      const event = await this.eventOpenTo(audience.eventId, actor.userId, now);
+      audienceId = targetId!;
+      const event = await this.eventOpenTo(audienceId, actor.userId, now);
       endsAt = Math.min(event.endsAt.getTime(), cap);
       if (body.durationMinutes !== undefined)
         endsAt = Math.min(endsAt, now.getTime() + body.durationMinutes * 60_000);
@@ -125,8 +132,8 @@ export class LocationService {
         });
       }
       if (audience.type === 'group') {
-        audienceId = audience.groupId;
-        await this.assertGroupMember(audience.groupId, actor.userId);
+        audienceId = targetId!;
+        await this.assertGroupMember(audienceId, actor.userId);
       }
       endsAt = Math.min(cap, now.getTime() + body.durationMinutes * 60_000);
     }

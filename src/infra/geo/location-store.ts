@@ -49,6 +49,8 @@ export interface StoredPosition {
   updatedAtMs: number;
   /** Filled by `nearby`: metres from its centre. */
   distanceM?: number;
+  /** `updatedAtMs` as ISO text, made once by the first frame that shows it. */
+  updatedAtIso?: string;
 }
 
 function encodeShare(s: ShareEntry): string {

@@ -1,7 +1,7 @@
 import type { Config } from '../../config.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
-import type { LocationStore, StoredPosition } from '../../infra/geo/location-store.js';
+import type { LocationStore, ShareEntry, StoredPosition } from '../../infra/geo/location-store.js';
 import type { Logger } from '../../infra/logger.js';
 import type { MoimSocket } from '../../realtime/gateway.js';
 import { AppError } from '../../shared/errors.js';
@@ -41,13 +41,20 @@ interface Subscription {
   radiusM: number;
   /** Event layers: when the map closes. */
   closesAtMs: number | null;
-  lastSignature: string;
+  lastSignature: number;
+  /** Which slice of the push interval this subscription is handled in. */
+  slice: number;
   checkedAt: number;
   checking: boolean;
 }
 
-type Queries = Map<string, Promise<StoredPosition[]>>;
-type PinQueries = Map<string, Promise<OpenEventRow[]>>;
+/** Open events by grid cell. */
+type PinIndex = Map<string, OpenEventRow[]>;
+const PIN_CELL_DEG = 0.01;
+/** Most open events a node loads around its nearby subscribers (soonest first). */
+const PIN_LOAD_LIMIT = 5_000;
+/** Subscriptions are spread over slices this far apart within the push interval. */
+const SLICE_MS = 100;
 
 /**
  * Live maps on this node: each subscription (a socket watching an event's, a group's, or the nearby layer) gets
@@ -59,7 +66,13 @@ export class LiveMapService {
   private readonly bySocket = new Map<string, Set<string>>();
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
-  private ticking = false;
+  private readonly ticking = new Set<number>();
+  private readonly slices: number;
+  private sliceNo = 0;
+  private nextSlice = 0;
+  private pinCache: { index: PinIndex; loadedAt: number; centre: Point; reach: number } | undefined;
+  private pinLoading: Promise<PinIndex> | undefined;
+  private readonly pinRefreshMs: number;
 
   constructor(
     private readonly deps: {
@@ -71,7 +84,11 @@ export class LiveMapService {
       logger: Logger;
       config: Config['locations'];
     },
-  ) {}
+  ) {
+    this.slices = Math.max(1, Math.round(deps.config.pushIntervalMs / SLICE_MS));
+    // Pins are reloaded at most about once a push interval (and at most every second).
+    this.pinRefreshMs = Math.min(1_000, deps.config.pushIntervalMs / 2);
+  }
 
   async subscribe(
     socket: MoimSocket,
@@ -128,7 +145,8 @@ export class LiveMapService {
       centre,
       radiusM,
       closesAtMs,
-      lastSignature: '',
+      lastSignature: -1,
+      slice: this.nextSlice++ % this.slices,
       checkedAt: now.getTime(),
       checking: false,
     };
@@ -137,9 +155,13 @@ export class LiveMapService {
     set.add(sub.key);
     this.bySocket.set(socket.id, set);
 
-    const frame = await this.frameFor(sub, now.getTime(), new Map(), new Map());
-    sub.lastSignature = signature(frame);
-    this.record(sub, frame, now.getTime());
+    const at = now.getTime();
+    const [found, pins] = await Promise.all([
+      this.query(sub, at),
+      sub.type === 'nearby' ? this.pins(at, sub) : null,
+    ]);
+    const frame = this.frameFor(sub, at, found, pins, false)!;
+    this.record(sub, frame, at);
     return { subscriptionId: id, intervalMs: config.pushIntervalMs, frame };
   }
 
@@ -160,7 +182,11 @@ export class LiveMapService {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), this.deps.config.pushIntervalMs);
+    const { pushIntervalMs } = this.deps.config;
+    this.timer = setInterval(
+      () => void this.tick(this.sliceNo++ % this.slices),
+      pushIntervalMs / this.slices,
+    );
     this.timer.unref();
   }
 
@@ -168,16 +194,20 @@ export class LiveMapService {
     clearInterval(this.timer);
   }
 
-  /** One round: every subscription whose frame changed gets it. */
-  async tick(): Promise<void> {
-    if (this.ticking) return;
-    this.ticking = true;
+  /**
+   * One round for one slice of the subscriptions (all of them without `slice`): every subscription whose frame
+   * changed gets it. Subscriptions are spread over slices ~100 ms apart, so a node with thousands of them
+   * builds and sends a small share of the frames at a time instead of stalling its event loop every interval.
+   */
+  async tick(slice?: number): Promise<void> {
+    const key = slice ?? -1;
+    if (this.ticking.has(key)) return;
+    this.ticking.add(key);
     try {
       const now = this.deps.clock.now().getTime();
-      const queries: Queries = new Map();
-      const pins: PinQueries = new Map();
-      const work: Promise<void>[] = [];
+      const groups = new Map<string, Subscription[]>();
       for (const sub of this.subs.values()) {
+        if (slice !== undefined && sub.slice !== slice) continue;
         if (!sub.socket.connected) {
           this.remove(sub);
           continue;
@@ -191,114 +221,211 @@ export class LiveMapService {
           continue;
         }
         if (sub.room && !sub.checking && now - sub.checkedAt >= RECHECK_MS) this.recheck(sub);
-        work.push(this.push(sub, now, queries, pins));
+        const q = this.queryKey(sub);
+        const list = groups.get(q);
+        if (list) list.push(sub);
+        else groups.set(q, [sub]);
       }
-      await Promise.all(work);
+      if (groups.size === 0) return;
+      const pins = [...groups.values()].some((g) => g[0]!.type === 'nearby') ? await this.pins(now) : null;
+      await Promise.all(
+        [...groups.values()].map(async (subs) => {
+          try {
+            const found = await this.query(subs[0]!, now);
+            for (const sub of subs) {
+              if (!this.subs.has(sub.key)) continue;
+              const frame = this.frameFor(sub, now, found, pins, true);
+              if (!frame) continue;
+              sub.socket.emit('location:frame', frame);
+              this.record(sub, frame, now);
+            }
+          } catch (err) {
+            this.deps.logger.warn({ err }, 'live map frame failed');
+          }
+        }),
+      );
     } finally {
-      this.ticking = false;
+      this.ticking.delete(key);
     }
   }
 
-  private async push(sub: Subscription, now: number, queries: Queries, pins: PinQueries): Promise<void> {
-    try {
-      const frame = await this.frameFor(sub, now, queries, pins);
-      const sig = signature(frame);
-      if (sig === sub.lastSignature || !this.subs.has(sub.key)) return;
-      sub.lastSignature = sig;
-      sub.socket.emit('location:frame', frame);
-      this.record(sub, frame, now);
-    } catch (err) {
-      this.deps.logger.warn({ err }, 'live map frame failed');
-    }
+  /** Subscribers with the same key share one store query per tick. */
+  private queryKey(sub: Subscription): string {
+    if (sub.type !== 'nearby') return sub.layer;
+    const c = sub.centre!;
+    return `${Math.floor(c.lat / SHARED_CELL_DEG)}:${Math.floor(c.lng / SHARED_CELL_DEG)}:${sub.radiusM}`;
   }
 
-  private async frameFor(
+  private query(sub: Subscription, now: number): Promise<StoredPosition[]> {
+    const { store, config } = this.deps;
+    const freshAfter = now - config.staleMs;
+    if (sub.type !== 'nearby') return store.layer(sub.layer, freshAfter, LAYER_READ_LIMIT);
+    // From the centre of the subscriber's cell, reaching far enough for any centre in that cell.
+    const c = sub.centre!;
+    const centre = {
+      lat: (Math.floor(c.lat / SHARED_CELL_DEG) + 0.5) * SHARED_CELL_DEG,
+      lng: (Math.floor(c.lng / SHARED_CELL_DEG) + 0.5) * SHARED_CELL_DEG,
+    };
+    return store.nearby(
+      sub.layer,
+      centre,
+      sub.radiusM + SHARED_CELL_MARGIN_M,
+      SHARED_QUERY_COUNT,
+      freshAfter,
+    );
+  }
+
+  /**
+   * The open events around every nearby subscriber of this node, in a grid: one query for all of them, at most
+   * once per PIN_REFRESH, instead of one per subscriber or cell.
+   */
+  private async pins(now: number, newcomer?: Subscription): Promise<PinIndex> {
+    const wall = Date.now();
+    const cache = this.pinCache;
+    const covered =
+      !newcomer ||
+      (cache !== undefined &&
+        distanceMeters(cache.centre, newcomer.centre!) + newcomer.radiusM <= cache.reach);
+    if (cache && covered && wall - cache.loadedAt < this.pinRefreshMs) return cache.index;
+    if (this.pinLoading && !newcomer) return this.pinLoading;
+    if (this.pinLoading) await this.pinLoading.catch(() => undefined);
+    this.pinLoading = (async () => {
+      let south = 90;
+      let north = -90;
+      let west = 180;
+      let east = -180;
+      let radius = 0;
+      for (const sub of this.subs.values()) {
+        if (sub.type !== 'nearby') continue;
+        const c = sub.centre!;
+        south = Math.min(south, c.lat);
+        north = Math.max(north, c.lat);
+        west = Math.min(west, c.lng);
+        east = Math.max(east, c.lng);
+        radius = Math.max(radius, sub.radiusM);
+      }
+      const index: PinIndex = new Map();
+      const centre = { lat: (south + north) / 2, lng: (west + east) / 2 };
+      let reach = 0;
+      if (radius > 0) {
+        reach = distanceMeters(centre, { lat: north, lng: east }) + radius;
+        const rows = await this.deps.repo.openEventsNear(
+          this.deps.db,
+          centre,
+          reach,
+          new Date(now),
+          PIN_LOAD_LIMIT,
+        );
+        for (const row of rows) {
+          const cell = pinCell(row.lat, row.lng);
+          const list = index.get(cell);
+          if (list) list.push(row);
+          else index.set(cell, [row]);
+        }
+      }
+      this.pinCache = { index, loadedAt: wall, centre, reach };
+      return index;
+    })().finally(() => (this.pinLoading = undefined));
+    return this.pinLoading;
+  }
+
+  /**
+   * The frame a subscription shows now; with `onlyIfChanged`, null when it shows what it showed last time
+   * (checked on a hash before anything is built, since most of a busy node's subscriptions are checked often).
+   */
+  private frameFor(
     sub: Subscription,
     now: number,
-    queries: Queries,
-    pins: PinQueries,
-  ): Promise<LocationFrame> {
-    const { store, config, repo, db } = this.deps;
-    const freshAfter = now - config.staleMs;
-    let found: StoredPosition[];
-    let events: EventPin[] | undefined;
-    if (sub.type === 'nearby') {
-      const centre = sub.centre!;
-      const cellLat = Math.floor(centre.lat / SHARED_CELL_DEG);
-      const cellLng = Math.floor(centre.lng / SHARED_CELL_DEG);
-      const cellCentre = { lat: (cellLat + 0.5) * SHARED_CELL_DEG, lng: (cellLng + 0.5) * SHARED_CELL_DEG };
-      const key = `${cellLat}:${cellLng}:${sub.radiusM}`;
-      let q = queries.get(key);
-      if (!q) {
-        q = store.nearby(
-          sub.layer,
-          cellCentre,
-          sub.radiusM + SHARED_CELL_MARGIN_M,
-          SHARED_QUERY_COUNT,
-          freshAfter,
-        );
-        queries.set(key, q);
-      }
-      let p = pins.get(key);
-      if (!p) {
-        p = repo.openEventsNear(
-          db,
-          cellCentre,
-          sub.radiusM + SHARED_CELL_MARGIN_M,
-          new Date(now),
-          2 * MAX_PINS,
-        );
-        pins.set(key, p);
-      }
-      found = await q;
-      events = [];
-      for (const e of await p) {
-        const d = distanceMeters(centre, e);
-        if (d > sub.radiusM) continue;
-        events.push({
-          id: e.id,
-          title: e.title,
-          lat: e.lat,
-          lng: e.lng,
-          startsAt: e.startsAt.toISOString(),
-          goingCount: e.goingCount,
-          capacity: e.capacity,
-          distanceM: Math.round(d),
-        });
-      }
-      events.sort((a, b) => a.distanceM - b.distanceM);
-      if (events.length > MAX_PINS) events.length = MAX_PINS;
-    } else {
-      let q = queries.get(sub.layer);
-      if (!q) {
-        q = store.layer(sub.layer, freshAfter, LAYER_READ_LIMIT);
-        queries.set(sub.layer, q);
-      }
-      found = await q;
-    }
-
-    const people: PersonOnMap[] = [];
+    found: StoredPosition[],
+    pins: PinIndex | null,
+    onlyIfChanged: boolean,
+  ): LocationFrame | null {
+    const freshAfter = now - this.deps.config.staleMs;
+    const centre = sub.centre;
+    const picked: { pos: StoredPosition; d: number | null }[] = [];
     for (const pos of found) {
       const share = pos.share;
       if (share.userId === sub.viewerId || share.endsAtMs <= now || pos.updatedAtMs <= freshAfter) continue;
-      const d = sub.centre ? distanceMeters(sub.centre, pos) : null;
+      const d = centre ? distanceMeters(centre, pos) : null;
       if (sub.type === 'nearby' && d! > sub.radiusM) continue;
-      people.push({
-        userId: share.userId,
-        nickname: share.nickname,
-        shareId: share.shareId,
-        lat: pos.lat,
-        lng: pos.lng,
-        precision: share.precision,
-        distanceM: d === null ? null : Math.round(d),
-        updatedAt: new Date(pos.updatedAtMs).toISOString(),
-      });
+      picked.push({ pos, d });
     }
     // Nearest first; without a centre, the most recently updated first (the order the store answered in).
-    if (sub.centre) people.sort((a, b) => a.distanceM! - b.distanceM!);
-    if (people.length > MAX_PEOPLE) people.length = MAX_PEOPLE;
+    if (centre) picked.sort((a, b) => a.d! - b.d!);
+    if (picked.length > MAX_PEOPLE) picked.length = MAX_PEOPLE;
+
+    let events: OpenEventRow[] | undefined;
+    let eventDistances: number[] | undefined;
+    if (sub.type === 'nearby' && pins) {
+      const near: { row: OpenEventRow; d: number }[] = [];
+      const c = centre!;
+      const dLat = sub.radiusM / 111_320;
+      const dLng = sub.radiusM / (111_320 * Math.max(0.01, Math.cos((c.lat * Math.PI) / 180)));
+      for (
+        let i = Math.floor((c.lat - dLat) / PIN_CELL_DEG);
+        i <= Math.floor((c.lat + dLat) / PIN_CELL_DEG);
+        i++
+      ) {
+        for (
+          let j = Math.floor((c.lng - dLng) / PIN_CELL_DEG);
+          j <= Math.floor((c.lng + dLng) / PIN_CELL_DEG);
+          j++
+        ) {
+          for (const row of pins.get(`${i}:${j}`) ?? []) {
+            if (row.startsAt.getTime() <= now) continue;
+            const d = distanceMeters(c, row);
+            if (d <= sub.radiusM) near.push({ row, d });
+          }
+        }
+      }
+      near.sort((a, b) => a.d - b.d);
+      if (near.length > MAX_PINS) near.length = MAX_PINS;
+      events = near.map((n) => n.row);
+      eventDistances = near.map((n) => n.d);
+    }
+
+    let h1 = 0x811c9dc5;
+    let h2 = 0x01000193;
+    for (const { pos } of picked) {
+      h1 = mix(h1, shareHash(pos.share));
+      h1 = mix(h1, Math.round(pos.lat * 1e6));
+      h2 = mix(h2, Math.round(pos.lng * 1e6));
+      h2 = mix(h2, h1);
+    }
+    if (events) {
+      h2 = mix(h2, 0x5bd1e995);
+      for (const e of events) {
+        h2 = mix(h2, stringHash(e.id));
+        h2 = mix(h2, e.goingCount);
+      }
+    }
+    const signature = h1 * 0x200000 + (h2 & 0x1fffff);
+    if (onlyIfChanged && signature === sub.lastSignature) return null;
+    sub.lastSignature = signature;
+
+    const people: PersonOnMap[] = picked.map(({ pos, d }) => ({
+      userId: pos.share.userId,
+      nickname: pos.share.nickname,
+      shareId: pos.share.shareId,
+      lat: pos.lat,
+      lng: pos.lng,
+      precision: pos.share.precision,
+      distanceM: d === null ? null : Math.round(d),
+      updatedAt: (pos.updatedAtIso ??= new Date(pos.updatedAtMs).toISOString()),
+    }));
     const frame: LocationFrame = { subscriptionId: sub.id, at: new Date(now).toISOString(), people };
-    if (events) frame.events = events;
+    if (events) {
+      frame.events = events.map((e, i): EventPin => ({
+        id: e.id,
+        title: e.title,
+        lat: e.lat,
+        lng: e.lng,
+        startsAt: e.startsAt.toISOString(),
+        goingCount: e.goingCount,
+        capacity: e.capacity,
+        distanceM: Math.round(eventDistances![i]!),
+      }));
+    }
     return frame;
   }
 
@@ -344,13 +471,18 @@ export class LiveMapService {
   }
 }
 
-/** What a frame shows, as a string: a frame is pushed only when this changes (not for a mere timestamp). */
-function signature(frame: LocationFrame): string {
-  let s = '';
-  for (const p of frame.people) s += `${p.shareId}@${p.lat},${p.lng};`;
-  if (frame.events) {
-    s += '|';
-    for (const e of frame.events) s += `${e.id}:${e.goingCount}:${e.capacity};`;
-  }
-  return s;
+const mix = (h: number, v: number) => Math.imul(h ^ (v | 0), 0x01000193) >>> 0;
+
+function stringHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
+
+/** A share's id hashed once per store answer (every subscriber of the answer reuses it). */
+function shareHash(share: ShareEntry & { hash?: number }): number {
+  return (share.hash ??= stringHash(share.shareId));
+}
+
+const pinCell = (lat: number, lng: number) =>
+  `${Math.floor(lat / PIN_CELL_DEG)}:${Math.floor(lng / PIN_CELL_DEG)}`;

@@ -59,7 +59,7 @@ export interface ClientToServerEvents {
   /** Stops a share at once: nobody receives that share's position afterwards. */
   'location:share_stop': (payload: { shareId: string }, ack: Ack<{ share: ShareView }>) => void;
   /**
-   * My current position, at most once a second (sustained; a burst of 2 is tolerated). It goes to my active
+   * My current position, at most once a second (sustained; a burst of 3 is tolerated). It goes to my active
    * shares only, each snapped to its precision; with no active share it is dropped, never stored.
    */
   'location:update': (payload: { lat: number; lng: number }, ack: Ack<{ shares: number }>) => void;

@@ -346,15 +346,14 @@ describe('live location', () => {
     const a = await signUpWithEmail(t);
     const sa = await connect(a);
     clock.advance(5_000);
-    expect((await update(sa, CITY_HALL)).ok).toBe(true);
-    expect((await update(sa, CITY_HALL)).ok).toBe(true);
-    const third = (await update(sa, CITY_HALL)) as Json;
-    expect(third).toMatchObject({
+    for (let i = 0; i < 3; i++) expect((await update(sa, CITY_HALL)).ok).toBe(true);
+    const fourth = (await update(sa, CITY_HALL)) as Json;
+    expect(fourth).toMatchObject({
       ok: false,
       error: { code: 'LOCATION_RATE_LIMITED', details: { retryAfterMs: expect.any(Number) } },
     });
-    expect(third.error.details.retryAfterMs).toBeGreaterThan(0);
-    expect(third.error.details.retryAfterMs).toBeLessThanOrEqual(1000);
+    expect(fourth.error.details.retryAfterMs).toBeGreaterThan(0);
+    expect(fourth.error.details.retryAfterMs).toBeLessThanOrEqual(1000);
     clock.advance(1_000);
     expect((await update(sa, CITY_HALL)).ok).toBe(true);
 

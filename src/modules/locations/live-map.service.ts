@@ -68,7 +68,6 @@ export class LiveMapService {
   private timer: NodeJS.Timeout | undefined;
   private readonly ticking = new Set<number>();
   private readonly slices: number;
-  private sliceNo = 0;
   private nextSlice = 0;
   private pinCache: { index: PinIndex; loadedAt: number; centre: Point; reach: number } | undefined;
   private pinLoading: Promise<PinIndex> | undefined;
@@ -182,11 +181,16 @@ export class LiveMapService {
   }
 
   start(): void {
-    const { pushIntervalMs } = this.deps.config;
-    this.timer = setInterval(
-      () => void this.tick(this.sliceNo++ % this.slices),
-      pushIntervalMs / this.slices,
-    );
+    const sliceMs = this.deps.config.pushIntervalMs / this.slices;
+    const started = performance.now();
+    let done = -1;
+    // A timer that fires late (a busy loop) must not skip slices: every slice that came due since the last run
+    // is handled now, each at most once per run.
+    this.timer = setInterval(() => {
+      const due = Math.floor((performance.now() - started) / sliceMs);
+      done = Math.max(done, due - this.slices);
+      for (; done < due;) void this.tick(++done % this.slices);
+    }, sliceMs);
     this.timer.unref();
   }
 

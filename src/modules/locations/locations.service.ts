@@ -19,9 +19,12 @@ import {
 } from './locations.policy.js';
 import type { AccessRow, LocationsRepository, ShareRow } from './locations.repository.js';
 
-/** Sustained updates per second per person, and the burst tolerated (a timer firing a little early). */
+/**
+ * Sustained updates per second per person, and the burst tolerated: a client timer firing a little early, or
+ * updates queued during a network or server stall arriving together, are not refused.
+ */
 const UPDATES_PER_SECOND = 1;
-const UPDATE_BURST = 2;
+const UPDATE_BURST = 3;
 /** How long a node trusts its copy of a person's shares (a share started on another node shows up after this). */
 const SHARE_CACHE_MS = 5_000;
 const ACCESS_INSERT_CHUNK = 1_000;

@@ -34,6 +34,9 @@ interface Sharer {
   at: number;
   shares: ShareEntry[] | null;
   loadedAt: number;
+  refreshing: boolean;
+  /** Bumped when the copy of the shares is invalidated, so a load begun before is discarded. */
+  gen: number;
 }
 
 interface AccessSpan {
@@ -156,7 +159,7 @@ export class LocationService {
       ctx.afterCommit(async () => {
         await this.deps.store.removeShares(replaced.map(storeRef));
         await this.deps.store.putShare(entryOf(share, nickname));
-        this.sharers.delete(actor.userId);
+        this.invalidate(actor.userId);
       });
       return share;
     });
@@ -229,7 +232,7 @@ export class LocationService {
     if (rows.length === 0) return;
     ctx.afterCommit(async () => {
       for (const row of rows) {
-        this.sharers.delete(row.userId);
+        this.invalidate(row.userId);
         this.pending.delete(row.id);
       }
       await this.deps.store.removeShares(rows.map(storeRef));
@@ -282,7 +285,7 @@ export class LocationService {
     const now = this.deps.clock.now().getTime();
     let s = this.sharers.get(userId);
     if (!s) {
-      s = { tokens: UPDATE_BURST, at: now, shares: null, loadedAt: 0 };
+      s = { tokens: UPDATE_BURST, at: now, shares: null, loadedAt: 0, refreshing: false, gen: 0 };
       this.sharers.set(userId, s);
     }
     s.tokens = Math.min(UPDATE_BURST, s.tokens + ((now - s.at) / 1000) * UPDATES_PER_SECOND);
@@ -293,17 +296,17 @@ export class LocationService {
       });
     }
     s.tokens -= 1;
-    if (s.shares === null || now - s.loadedAt > SHARE_CACHE_MS) {
-      const loadedAt = now;
-      const shares = await this.deps.store.sharesOf(userId);
-      // The entry may have been invalidated (share started or stopped) while loading; keep the newer state.
-      const current = this.sharers.get(userId) ?? s;
-      current.shares = shares;
-      current.loadedAt = loadedAt;
-      s = current;
+    if (s.shares === null) {
+      await this.loadShares(userId, s, now);
+    } else if (now - s.loadedAt > SHARE_CACHE_MS && !s.refreshing) {
+      // Refreshed in the background: the ack never waits for it. A stopped share in the old copy is harmless
+      // (the store ignores writes for it); a new one is picked up by the next update.
+      void this.loadShares(userId, s, now).catch((err: unknown) =>
+        this.deps.logger.warn({ err }, 'location shares refresh failed'),
+      );
     }
     let count = 0;
-    for (const share of s.shares!) {
+    for (const share of s.shares ?? []) {
       if (share.endsAtMs <= now) continue;
       const p = share.precision === 'exact' ? { lat, lng } : snapToPrecision({ lat, lng }, share.precision);
       const w = this.pending.get(share.shareId);
@@ -320,6 +323,28 @@ export class LocationService {
       count++;
     }
     return count;
+  }
+
+  /** Forgets this node's copy of a person's shares (not their rate-limit state). */
+  private invalidate(userId: string): void {
+    const s = this.sharers.get(userId);
+    if (!s) return;
+    s.shares = null;
+    s.gen++;
+  }
+
+  private async loadShares(userId: string, s: Sharer, now: number): Promise<void> {
+    s.refreshing = true;
+    const gen = s.gen;
+    try {
+      const shares = await this.deps.store.sharesOf(userId);
+      // A start or stop on this node meanwhile invalidated the copy: the next update loads it again.
+      if (s.gen !== gen) return;
+      s.shares = shares;
+      s.loadedAt = now;
+    } finally {
+      s.refreshing = false;
+    }
   }
 
   /** Writes the buffered positions in one batch. */

@@ -225,7 +225,11 @@ export class LocationService {
   /** Puts every active share in the store (an embedded node starts with an empty one). */
   async loadActiveShares(): Promise<void> {
     const rows = await this.deps.repo.activeShares(this.deps.db, this.deps.clock.now());
-    for (const row of rows) await this.deps.store.putShare(entryOf(row, row.nickname));
+    for (let i = 0; i < rows.length; i += 200) {
+      await Promise.all(
+        rows.slice(i, i + 200).map((row) => this.deps.store.putShare(entryOf(row, row.nickname))),
+      );
+    }
   }
 
   private afterStop(ctx: TxContext, rows: ShareRow[], reason: StopReason, opts = { notify: true }): void {

@@ -112,8 +112,15 @@ describe('live location: group audience', () => {
     const frames = watcher.sent.filter(([e]) => e === 'location:frame').map(([, f]) => f);
     expect(frames.at(-1)!.people).toEqual([]);
 
-    // Mom leaves too: her socket leaves the group's room (on every node) and the next tick ends her watching.
+    // Without the groups module's call, the periodic check ends the share of someone no longer a member.
+    const again = await service.startShare(actor(mom), { audience, precision: '1km', durationMinutes: 60 });
     members.delete(mom.userId);
+    expect(await service.recheckGroupShares()).toBe(1);
+    expect(await service.listShares(actor(mom))).toEqual([
+      expect.objectContaining({ id: again.id, active: false, stopReason: 'audience_left' }),
+    ]);
+
+    // Mom leaves too: her socket leaves the group's room (on every node) and the next tick ends her watching.
     watcher.rooms.delete(mapRoom('group', GROUP));
     await maps.tick();
     expect(watcher.sent.at(-1)).toEqual([

@@ -128,6 +128,19 @@ export class LocationsRepository {
       .returning();
   }
 
+  async activeGroupShares(db: Executor, now: Date): Promise<ShareRow[]> {
+    return db
+      .select()
+      .from(locationShares)
+      .where(
+        and(
+          isNull(locationShares.stoppedAt),
+          eq(locationShares.audience, 'group'),
+          sql`${locationShares.endsAt} > ${now}`,
+        ),
+      );
+  }
+
   /** Every active share with its person's nickname (to fill an empty spatial store at start). */
   async activeShares(db: Executor, now: Date): Promise<(ShareRow & { nickname: string })[]> {
     const rows = await db

@@ -222,6 +222,25 @@ export class LocationService {
     });
   }
 
+  /**
+   * Ends the group shares of people no longer in the group. The groups module calls `leftGroup` when someone
+   * leaves; this catches what that misses (and everything until it is wired), once a minute.
+   */
+  async recheckGroupShares(): Promise<number> {
+    const { repo, db, groups, clock } = this.deps;
+    let ended = 0;
+    for (const share of await repo.activeGroupShares(db, clock.now())) {
+      const member = await groups.membership(db, share.audienceId!, share.userId);
+      if (member) continue;
+      await this.deps.unitOfWork(async (ctx) => {
+        const rows = await repo.stopOne(ctx.tx, share.id, clock.now(), 'audience_left');
+        this.afterStop(ctx, rows, 'audience_left');
+        ended += rows.length;
+      });
+    }
+    return ended;
+  }
+
   /** Puts every active share in the store (an embedded node starts with an empty one). */
   async loadActiveShares(): Promise<void> {
     const rows = await this.deps.repo.activeShares(this.deps.db, this.deps.clock.now());
@@ -469,6 +488,7 @@ export class LocationService {
     every(config.writeBatchMs, 'location write batch', () => this.flushPositions());
     every(config.accessLogFlushMs, 'location access log flush', () => this.flushAccessLog());
     every(5_000, 'location share expiry', () => this.expireDue());
+    every(60_000, 'location group share check', () => this.recheckGroupShares());
     every(60_000, 'location sharer sweep', async () => {
       const idleBefore = this.deps.clock.now().getTime() - 5 * 60_000;
       for (const [userId, s] of this.sharers) if (s.at < idleBefore) this.sharers.delete(userId);

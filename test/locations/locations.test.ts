@@ -376,6 +376,20 @@ describe('live location', () => {
       (await share(a, { audience: { type: 'group', groupId }, precision: 'exact', durationMinutes: 5 }))
         .statusCode,
     ).toBe(404);
+    // At most 4 maps per socket, watched concurrently or not; unsubscribing frees a place.
+    const layer = { type: 'nearby', ...CITY_HALL, radiusM: 100 };
+    const subs = await Promise.all([1, 2, 3, 4, 5].map(() => subscribe(sa, layer)));
+    expect(subs.filter((r) => r.ok)).toHaveLength(4);
+    expect(subs.find((r) => !r.ok)!.error.code).toBe('LOCATION_SUBSCRIPTION_LIMIT');
+    const first = subs.find((r) => r.ok)!.data.subscriptionId as string;
+    expect(await emitAck(sa, 'location:unsubscribe', { subscriptionId: first })).toEqual({
+      ok: true,
+      data: {},
+    });
+    expect(
+      ((await emitAck<Json>(sa, 'location:unsubscribe', { subscriptionId: first })) as Json).error.code,
+    ).toBe('NOT_FOUND');
+    expect((await subscribe(sa, layer)).ok).toBe(true);
   });
 
   it('shows open events nearby: pins appear, and disappear when an event fills', async () => {

@@ -95,13 +95,7 @@ export class LiveMapService {
     layer: Layer,
   ): Promise<{ subscriptionId: string; intervalMs: number; frame: LocationFrame }> {
     const { locations, config, clock } = this.deps;
-    const mine = this.bySocket.get(socket.id);
-    if ((mine?.size ?? 0) >= MAX_SUBSCRIPTIONS_PER_SOCKET) {
-      throw new AppError(
-        'LOCATION_SUBSCRIPTION_LIMIT',
-        `A socket may watch at most ${MAX_SUBSCRIPTIONS_PER_SOCKET} maps; unsubscribe one first.`,
-      );
-    }
+    this.assertRoomFor(socket);
     const now = clock.now();
     let centre: Point | null =
       layer.lat !== undefined && layer.lng !== undefined ? { lat: layer.lat, lng: layer.lng } : null;
@@ -130,6 +124,8 @@ export class LiveMapService {
     if (room) await socket.join(room);
     // The socket may have gone while the checks ran: then there is nothing to watch for.
     if (!socket.connected) throw new AppError('BAD_REQUEST', 'The socket is closing.');
+    // Checked again: other subscribe calls of this socket may have finished while this one awaited.
+    this.assertRoomFor(socket);
 
     const id = `s${(this.nextId++).toString(36)}`;
     const sub: Subscription = {
@@ -150,18 +146,33 @@ export class LiveMapService {
       checking: false,
     };
     this.subs.set(sub.key, sub);
-    const set = mine ?? new Set<string>();
+    const set = this.bySocket.get(socket.id) ?? new Set<string>();
     set.add(sub.key);
     this.bySocket.set(socket.id, set);
 
     const at = now.getTime();
-    const [found, pins] = await Promise.all([
-      this.query(sub, at),
-      sub.type === 'nearby' ? this.pins(at, sub) : null,
-    ]);
-    const frame = this.frameFor(sub, at, found, pins, false)!;
-    this.record(sub, frame, at);
-    return { subscriptionId: id, intervalMs: config.pushIntervalMs, frame };
+    try {
+      const [found, pins] = await Promise.all([
+        this.query(sub, at),
+        sub.type === 'nearby' ? this.pins(at, sub) : null,
+      ]);
+      const frame = this.frameFor(sub, at, found, pins, false)!;
+      this.record(sub, frame, at);
+      return { subscriptionId: id, intervalMs: config.pushIntervalMs, frame };
+    } catch (err) {
+      // The client is told it failed: it must not receive frames of a subscription it does not know.
+      this.remove(sub);
+      throw err;
+    }
+  }
+
+  private assertRoomFor(socket: MoimSocket): void {
+    if ((this.bySocket.get(socket.id)?.size ?? 0) >= MAX_SUBSCRIPTIONS_PER_SOCKET) {
+      throw new AppError(
+        'LOCATION_SUBSCRIPTION_LIMIT',
+        `A socket may watch at most ${MAX_SUBSCRIPTIONS_PER_SOCKET} maps; unsubscribe one first.`,
+      );
+    }
   }
 
   unsubscribe(socket: MoimSocket, subscriptionId: string): void {

@@ -240,7 +240,7 @@ return 0
 `;
 
 // Both queries first forget stale positions of the layer (bounded per call), then answer
-// [id, lng, lat, updatedAt, share, (distance)]… flattened.
+// [id, lng, lat, updatedAt, distance or '']… flattened, for registered shares only (the caller knows the shares).
 const PRUNE = `
 local p = ARGV[1]
 local geo = p .. 'loc:geo:' .. ARGV[2]
@@ -256,13 +256,11 @@ const NEARBY_SCRIPT = `${PRUNE}
 local res = redis.call('GEOSEARCH', geo, 'FROMLONLAT', ARGV[4], ARGV[5], 'BYRADIUS', ARGV[6], 'm', 'ASC', 'COUNT', ARGV[7], 'WITHCOORD', 'WITHDIST')
 local out = {}
 for _, r in ipairs(res) do
-  local meta = redis.call('HGET', p .. 'loc:meta', r[1])
-  if meta then
+  if redis.call('HEXISTS', p .. 'loc:meta', r[1]) == 1 then
     out[#out + 1] = r[1]
     out[#out + 1] = r[3][1]
     out[#out + 1] = r[3][2]
     out[#out + 1] = redis.call('ZSCORE', seen, r[1]) or '0'
-    out[#out + 1] = meta
     out[#out + 1] = r[2]
   end
 end
@@ -274,14 +272,12 @@ local ids = redis.call('ZREVRANGEBYSCORE', seen, '+inf', '(' .. ARGV[3], 'WITHSC
 local out = {}
 for i = 1, #ids, 2 do
   local id = ids[i]
-  local meta = redis.call('HGET', p .. 'loc:meta', id)
   local pos = redis.call('GEOPOS', geo, id)[1]
-  if meta and pos then
+  if pos and redis.call('HEXISTS', p .. 'loc:meta', id) == 1 then
     out[#out + 1] = id
     out[#out + 1] = pos[1]
     out[#out + 1] = pos[2]
     out[#out + 1] = ids[i + 1]
-    out[#out + 1] = meta
     out[#out + 1] = ''
   end
 end
@@ -294,8 +290,12 @@ type ScriptClient = Redis & {
   locLayer(...args: (string | number)[]): Promise<string[]>;
 };
 
+/** Decoded shares kept per node: a share never changes once made, so only its removal matters (checked in Redis). */
+const SHARE_CACHE_MAX = 200_000;
+
 export class RedisLocationStore implements LocationStore {
   private readonly redis: ScriptClient;
+  private readonly shares = new Map<string, ShareEntry>();
 
   constructor(
     redis: Redis,
@@ -314,6 +314,7 @@ export class RedisLocationStore implements LocationStore {
   }
 
   async putShare(share: ShareEntry): Promise<void> {
+    this.remember(share);
     const userKey = this.key(`user:${share.userId}`);
     await this.redis
       .multi()
@@ -326,6 +327,7 @@ export class RedisLocationStore implements LocationStore {
     if (shares.length === 0) return;
     const multi = this.redis.multi();
     for (const s of shares) {
+      this.shares.delete(s.shareId);
       multi
         .hdel(this.key('meta'), s.shareId)
         .srem(this.key(`user:${s.userId}`), s.shareId)
@@ -370,10 +372,19 @@ export class RedisLocationStore implements LocationStore {
     );
   }
 
-  private decode(flat: string[]): StoredPosition[] {
+  private async decode(flat: string[]): Promise<StoredPosition[]> {
+    const unknown: string[] = [];
+    for (let i = 0; i + 4 < flat.length; i += 5) if (!this.shares.has(flat[i]!)) unknown.push(flat[i]!);
+    if (unknown.length > 0) {
+      const raws = await this.redis.hmget(this.key('meta'), ...unknown);
+      unknown.forEach((id, i) => {
+        const share = raws[i] ? decodeShare(id, raws[i]) : null;
+        if (share) this.remember(share);
+      });
+    }
     const out: StoredPosition[] = [];
-    for (let i = 0; i + 5 < flat.length; i += 6) {
-      const share = decodeShare(flat[i]!, flat[i + 4]!);
+    for (let i = 0; i + 4 < flat.length; i += 5) {
+      const share = this.shares.get(flat[i]!);
       if (!share) continue;
       const pos: StoredPosition = {
         share,
@@ -381,9 +392,15 @@ export class RedisLocationStore implements LocationStore {
         lat: Number(flat[i + 2]),
         updatedAtMs: Number(flat[i + 3]),
       };
-      if (flat[i + 5] !== '') pos.distanceM = Number(flat[i + 5]);
+      if (flat[i + 4] !== '') pos.distanceM = Number(flat[i + 4]);
       out.push(pos);
     }
     return out;
+  }
+
+  private remember(share: ShareEntry): void {
+    // Entries of shares removed through another node linger until this bound; Redis decides what is shown.
+    if (this.shares.size >= SHARE_CACHE_MAX) this.shares.clear();
+    this.shares.set(share.shareId, share);
   }
 }

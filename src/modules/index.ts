@@ -13,6 +13,8 @@ import { contactDirectory } from './groups/contacts.js';
 import { createGroupsModule } from './groups/groups.module.js';
 import { groupsRoutes } from './groups/groups.routes.js';
 import { devRoutes } from './operations/dev.routes.js';
+import { createLocationsModule } from './locations/locations.module.js';
+import { locationsRoutes } from './locations/locations.routes.js';
 import { createPresenceModule } from './presence/presence.module.js';
 import { presenceRoutes } from './presence/presence.routes.js';
 import { createOperationsModule } from './operations/operations.module.js';
@@ -30,6 +32,7 @@ export function createModules(infra: Infra) {
   const calendar = createCalendarModule(infra, { groups: groups.directory, events });
   const chat = createChatModule(infra);
   const presence = createPresenceModule(infra, { chat });
+  const locations = createLocationsModule(infra, { groups: groups.directory });
 
   const routes: FastifyPluginAsync = async (app) => {
     await app.register(authRoutes, { accounts });
@@ -40,10 +43,11 @@ export function createModules(infra: Infra) {
     await app.register(calendarRoutes, { calendar });
     await app.register(chatRoutes, { chat });
     await app.register(presenceRoutes, { presence, chat });
+    await app.register(locationsRoutes, { locations });
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
   };
 
-  return { operations, accounts, groups, events, calendar, chat, presence, routes };
+  return { operations, accounts, groups, events, calendar, chat, presence, locations, routes };
 }
 
 export type Modules = ReturnType<typeof createModules>;

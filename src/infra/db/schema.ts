@@ -9,3 +9,4 @@ export * from '../../modules/events/events.schema.js';
 export * from '../../modules/calendar/calendar.schema.js';
 export * from '../../modules/chat/chat.schema.js';
 export * from '../../modules/presence/presence.schema.js';
+export * from '../../modules/locations/locations.schema.js';

@@ -5,12 +5,17 @@ import { authRoutes, meRoutes } from './accounts/accounts.routes.js';
 import { oauthRoutes } from './accounts/oauth.routes.js';
 import { createChatModule } from './chat/chat.module.js';
 import { chatRoutes } from './chat/chat.routes.js';
+import { createDiscoveryModule } from './discovery/discovery.module.js';
+import { discoveryRoutes } from './discovery/discovery.routes.js';
+import type { GroupDirectory } from './events/event-access.js';
 import { createEventsModule } from './events/events.module.js';
 import { eventsRoutes } from './events/events.routes.js';
 import { devRoutes } from './operations/dev.routes.js';
 import { createPresenceModule } from './presence/presence.module.js';
 import { presenceRoutes } from './presence/presence.routes.js';
 import { createOperationsModule } from './operations/operations.module.js';
+import { createReactionsModule } from './reactions/reactions.module.js';
+import { reactionsRoutes } from './reactions/reactions.routes.js';
 
 /**
  * Builds every domain module from the infrastructure ports. Each module registers its job handlers, cron
@@ -20,10 +25,22 @@ import { createOperationsModule } from './operations/operations.module.js';
 export function createModules(infra: Infra) {
   const operations = createOperationsModule(infra);
   const accounts = createAccountsModule(infra);
-  // Until the groups module lands, no group exists: events are standalone.
-  const events = createEventsModule(infra, {
-    groups: { findGroup: async () => null, membership: async () => null },
+  // Until the groups module lands, no group exists: events are standalone. One directory object is shared by
+  // every module that asks about groups (events, discovery, reactions).
+  const groups: GroupDirectory = { findGroup: async () => null, membership: async () => null };
+  const events = createEventsModule(infra, { groups });
+  const discovery = createDiscoveryModule(infra, {
+    groups,
+    preferences: {
+      async preferences(userId) {
+        const user = await accounts.repo.findUserById(infra.database.db, userId);
+        return user
+          ? { region: user.preferredRegion, distanceKm: user.preferredDistanceKm, interests: user.interests }
+          : null;
+      },
+    },
   });
+  const reactions = createReactionsModule(infra, { events, groups });
   const chat = createChatModule(infra);
   const presence = createPresenceModule(infra, { chat });
 
@@ -32,12 +49,14 @@ export function createModules(infra: Infra) {
     await app.register(meRoutes, { accounts });
     await app.register(oauthRoutes, { accounts });
     await app.register(eventsRoutes, { events });
+    await app.register(discoveryRoutes, { discovery });
+    await app.register(reactionsRoutes, { reactions });
     await app.register(chatRoutes, { chat });
     await app.register(presenceRoutes, { presence, chat });
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
   };
 
-  return { operations, accounts, events, chat, presence, routes };
+  return { operations, accounts, groups, events, discovery, reactions, chat, presence, routes };
 }
 
 export type Modules = ReturnType<typeof createModules>;

@@ -96,7 +96,23 @@ export const events = pgTable(
     index('events_geo_idx')
       .using('gist', sql`ll_to_earth(${t.lat}, ${t.lng})`)
       .where(sql`${t.lat} is not null`),
-    index('events_title_trgm_idx').using('gin', sql`${t.title} gin_trgm_ops`),
+    // Discovery (src/modules/discovery): keyword search over title, place and description in one trigram index,
+    // the listing orders of public scheduled events as keysets, and the region filter. The expression must stay
+    // the one in discovery.repository.ts (searchText) for the planner to use the index.
+    index('events_search_trgm_idx').using(
+      'gin',
+      sql`(${t.title} || ' ' || coalesce(${t.placeName}, '') || ' ' || coalesce(${t.description}, '')) gin_trgm_ops`,
+    ),
+    index('events_public_starts_idx')
+      .on(t.startsAt, t.id)
+      .where(sql`${t.visibility} = 'public' and ${t.status} = 'scheduled'`),
+    index('events_public_liked_idx')
+      .on(t.likeCount.desc(), t.id.desc())
+      .where(sql`${t.visibility} = 'public' and ${t.status} = 'scheduled'`),
+    index('events_public_geo_idx')
+      .using('gist', sql`ll_to_earth(${t.lat}, ${t.lng})`)
+      .where(sql`${t.lat} is not null and ${t.visibility} = 'public' and ${t.status} = 'scheduled'`),
+    index('events_region_idx').on(t.region, t.startsAt),
     index('events_tags_idx').using('gin', t.tags),
     index('events_reminders_idx')
       .on(t.startsAt)

@@ -127,6 +127,13 @@ const openNow = (now: Date) =>
       and (e.apply_deadline is null or e.apply_deadline > ${now})
       and (e.capacity is null or e.going_count < e.capacity))`;
 
+/** A text array as one SQL value (drizzle would otherwise spread a JS array into a row constructor). */
+const textArray = (values: readonly string[]) =>
+  sql`array[${sql.join(
+    values.map((v) => sql`${v}`),
+    sql`, `,
+  )}]::text[]`;
+
 /** `%`, `_` and `\` typed by a person are literal characters, not patterns. */
 const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 /** Timestamps read back for cursors keep their microseconds, in UTC. */
@@ -244,10 +251,10 @@ export class DiscoveryRepository {
       [
         prefs.region ? sql`(case when e.region = ${prefs.region} then 3 else 0 end)` : sql`0`,
         interests.length > 0
-          ? sql`(select count(*)::int * 2 from unnest(e.tags) t where t = any(${interests}::text[]))`
+          ? sql`(select count(*)::int * 2 from unnest(e.tags) t where t = any(${textArray(interests)}))`
           : sql`0`,
         interests.length > 0
-          ? sql`(case when e.theme = any(${interests}::text[]) then 2 else 0 end)`
+          ? sql`(case when e.theme = any(${textArray(interests)}) then 2 else 0 end)`
           : sql`0`,
         prefs.distanceKm
           ? sql`(case when abs(coalesce(e.distance_m, -100000) - ${prefs.distanceKm * 1000}) <= 2500 then 2 else 0 end)`
@@ -272,20 +279,6 @@ export class DiscoveryRepository {
       viewerId: ctx.viewerId,
       distance,
       key: score,
-    });
-  }
-
-  /** Cards for the given events (bookmark lists), in no particular order. */
-  async cardsByIds(
-    db: Executor,
-    ids: string[],
-    ctx: { now: Date; viewerId: string },
-  ): Promise<EventCardRow[]> {
-    if (ids.length === 0) return [];
-    return this.cards(db, [sql`e.id = any(${ids}::uuid[])`], sql`e.id`, ids.length, {
-      ...ctx,
-      distance: null,
-      key: sql`0`,
     });
   }
 
@@ -367,10 +360,10 @@ export class DiscoveryRepository {
       w.push(sql`e.visibility = 'public'`);
     }
     if (f.q) w.push(sql`${searchText} ilike ${likePattern(f.q)}`);
-    if (f.tags?.length) w.push(sql`e.tags && ${f.tags}::text[]`);
-    if (f.themes?.length) w.push(sql`e.theme = any(${f.themes}::text[])`);
-    if (f.kinds?.length) w.push(sql`e.kind = any(${f.kinds}::text[])`);
-    if (f.regions?.length) w.push(sql`e.region = any(${f.regions}::text[])`);
+    if (f.tags?.length) w.push(sql`e.tags && ${textArray(f.tags)}`);
+    if (f.themes?.length) w.push(sql`e.theme = any(${textArray(f.themes)})`);
+    if (f.kinds?.length) w.push(sql`e.kind = any(${textArray(f.kinds)})`);
+    if (f.regions?.length) w.push(sql`e.region = any(${textArray(f.regions)})`);
     if (f.from) w.push(sql`e.starts_at >= ${this.bound(f.from, 'start')}`);
     if (f.to) w.push(sql`e.starts_at < ${this.bound(f.to, 'end')}`);
     if (f.bands?.length) {

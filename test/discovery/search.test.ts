@@ -331,7 +331,7 @@ describe('discovery: search, filters, sorts, keyset pages, visibility, map, mine
   it('mine: hosting, going, waitlisted (and applications), invited, past', async () => {
     const me = await signUpWithEmail(t);
     const other = await signUpWithEmail(t);
-    await make({ title: 'my own' }, me);
+    await make({ title: 'my own', ...at(seoul(3, 12)) }, me);
     const going = await make({ title: 'going' }, other);
     await join(t, going.id, me);
     const full = await make({ title: 'full', capacity: 2 }, other);

@@ -153,7 +153,7 @@ export class DiscoveryRepository {
     const where = this.conditions(filters, ctx.now);
     const near = filters.near;
     const distance = near ? sql`earth_distance(${eventPoint}, ${point(near)})` : null;
-    const { order, key, after } = this.order(keyset, distance);
+    const { order, key, after } = this.order(keyset, near);
     if (after) where.push(after);
     return this.cards(db, where, order, limit, { ...ctx, distance, key });
   }
@@ -167,7 +167,7 @@ export class DiscoveryRepository {
       sql`select e.id, e.lat, e.lng, e.title, e.starts_at as "startsAt", e.going_count as "goingCount",
             e.capacity, ${openNow(now)} as open, earth_distance(${eventPoint}, ${point(near)}) as away
           from events e where ${sql.join(where, sql` and `)}
-          order by away, e.id limit ${limit}`,
+          order by ${eventPoint} <-> ${point(near)}, e.id limit ${limit}`,
     );
     return rows.map((r) => ({ ...r, startsAt: new Date(r.startsAt) }));
   }
@@ -409,7 +409,13 @@ export class DiscoveryRepository {
     return sql`(${day}::timestamp at time zone ${this.timeZone})`;
   }
 
-  private order(keyset: Keyset, distance: SQL | null): { order: SQL; key: SQL; after: SQL | undefined } {
+  /**
+   * ORDER BY, the sort key read back for the cursor, and the keyset condition after a cursor. "nearest" orders
+   * by the straight-line (chord) distance between the points on the earth cube, `<->`: it ranks exactly as
+   * the great-circle distance does, and lets the GiST index hand rows over nearest first (a KNN scan), so a
+   * first page reads about as many rows as it shows.
+   */
+  private order(keyset: Keyset, near: Circle | undefined): { order: SQL; key: SQL; after: SQL | undefined } {
     const a = keyset.after;
     switch (keyset.sort) {
       case 'soonest':
@@ -430,12 +436,14 @@ export class DiscoveryRepository {
           key: sql`e.like_count`,
           after: a && sql`(e.like_count, e.id) < (${a.key}::int, ${a.id}::uuid)`,
         };
-      case 'nearest':
+      case 'nearest': {
+        const knn = sql`${eventPoint} <-> ${point(near!)}`;
         return {
-          order: sql`${distance!}, e.id`,
-          key: distance!,
-          after: a && sql`(${distance!}, e.id) > (${a.key}::float8, ${a.id}::uuid)`,
+          order: sql`${knn}, e.id`,
+          key: knn,
+          after: a && sql`(${knn}, e.id) > (${a.key}::float8, ${a.id}::uuid)`,
         };
+      }
     }
   }
 }

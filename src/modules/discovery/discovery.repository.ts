@@ -114,13 +114,10 @@ export interface PinRow {
   away: number;
 }
 
-/**
- * The text keyword search runs over. It must be written exactly as the expression of `events_search_trgm_idx`
- * (events.schema.ts) for PostgreSQL to use that index.
- */
-const searchText = sql`(e.title || ' ' || coalesce(e.place_name, '') || ' ' || coalesce(e.description, ''))`;
-const point = (c: { lat: number; lng: number }) => sql`ll_to_earth(${c.lat}::float8, ${c.lng}::float8)`;
-const eventPoint = sql`ll_to_earth(e.lat, e.lng)`;
+/** A point of the request on the earth cube (events keep theirs in the stored `geo` column). */
+const point = (c: { lat: number; lng: number }) => sql`ll_to_earth(${c.lat}::float8, ${c.lng}::float8)::cube`;
+/** Metres along the surface from an event to a point: computed for the rows of a page only. */
+const metresTo = (c: { lat: number; lng: number }) => sql`sec_to_gc(cube_distance(e.geo, ${point(c)}))`;
 /** Open for newcomers now: as `isOpen` in events.dto.ts, in SQL. */
 const openNow = (now: Date) =>
   sql`(e.status = 'scheduled' and e.locked_at is null and e.starts_at > ${now}
@@ -134,8 +131,11 @@ const textArray = (values: readonly string[]) =>
     sql`, `,
   )}]::text[]`;
 
-/** `%`, `_` and `\` typed by a person are literal characters, not patterns. */
-const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/**
+ * `%`, `_` and `\` typed by a person are literal characters, not patterns. Lower-cased, as `search_text` is,
+ * so a plain LIKE (cheaper than ILIKE on every row) finds any case.
+ */
+const likePattern = (q: string) => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 /** Timestamps read back for cursors keep their microseconds, in UTC. */
 const timeKey = (column: SQL) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -152,22 +152,24 @@ export class DiscoveryRepository {
   ): Promise<EventCardRow[]> {
     const where = this.conditions(filters, ctx.now);
     const near = filters.near;
-    const distance = near ? sql`earth_distance(${eventPoint}, ${point(near)})` : null;
     const { order, key, after } = this.order(keyset, near);
     if (after) where.push(after);
-    return this.cards(db, where, order, limit, { ...ctx, distance, key });
+    return this.cards(db, where, order, limit, { ...ctx, near, key });
   }
 
   /** Pins in a circle (and box), nearest first, capped. */
   async pins(db: Executor, filters: EventFilters, limit: number, now: Date): Promise<PinRow[]> {
     const near = filters.near!;
     const where = this.conditions(filters, now);
+    const order = sql`e.geo <-> ${point(near)}, e.id`;
     const rows = await queryRows<Omit<PinRow, 'startsAt'> & { startsAt: string }>(
       db,
       sql`select e.id, e.lat, e.lng, e.title, e.starts_at as "startsAt", e.going_count as "goingCount",
-            e.capacity, ${openNow(now)} as open, earth_distance(${eventPoint}, ${point(near)}) as away
-          from events e where ${sql.join(where, sql` and `)}
-          order by ${eventPoint} <-> ${point(near)}, e.id limit ${limit}`,
+            e.capacity, ${openNow(now)} as open, ${metresTo(near)} as away
+          from (select e.id, e.lat, e.lng, e.title, e.starts_at, e.going_count, e.capacity, e.status,
+                  e.locked_at, e.apply_deadline, e.geo
+                from events e where ${sql.join(where, sql` and `)} order by ${order} limit ${limit}) e
+          order by ${order}`,
     );
     return rows.map((r) => ({ ...r, startsAt: new Date(r.startsAt) }));
   }
@@ -228,7 +230,6 @@ export class DiscoveryRepository {
     return this.cards(db, conditions, order, limit, {
       now,
       viewerId: userId,
-      distance: null,
       key: timeKey(sql`e.starts_at`),
       myStatus: status,
     });
@@ -269,15 +270,11 @@ export class DiscoveryRepository {
       sql`e.host_id <> ${ctx.viewerId}`,
       sql`not exists (select 1 from event_participants p where p.event_id = e.id and p.user_id = ${ctx.viewerId})`,
     ];
-    let distance: SQL | null = null;
-    if (near) {
-      distance = sql`earth_distance(${eventPoint}, ${point(near)})`;
-      where.push(...this.circle(near));
-    }
+    if (near) where.push(...this.circle(near));
     return this.cards(db, where, sql`${score} desc, e.starts_at, e.id`, limit, {
       now: ctx.now,
       viewerId: ctx.viewerId,
-      distance,
+      near: near ?? undefined,
       key: score,
     });
   }
@@ -292,7 +289,7 @@ export class DiscoveryRepository {
     where: SQL[],
     order: SQL,
     limit: number,
-    ctx: { now: Date; viewerId: string | null; distance: SQL | null; key: SQL; myStatus?: SQL },
+    ctx: { now: Date; viewerId: string | null; near?: Circle | undefined; key: SQL; myStatus?: SQL },
   ): Promise<EventCardRow[]> {
     const reacted = (kind: string) =>
       ctx.viewerId
@@ -302,12 +299,12 @@ export class DiscoveryRepository {
     const rows = await queryRows<Record<string, unknown>>(
       db,
       sql`select e.*, u.nickname as host_nickname, u.avatar_url as host_avatar_url,
-            ${reacted('like')} as liked, ${reacted('bookmark')} as bookmarked
+            ${reacted('like')} as liked, ${reacted('bookmark')} as bookmarked,
+            ${ctx.near ? metresTo(ctx.near) : sql`null::float8`} as away
           from (select e.id, e.group_id, e.host_id, e.kind, e.title, e.starts_at, e.ends_at, e.apply_deadline,
                   e.place_name, e.lat, e.lng, e.region, e.distance_m, e.pace_sec_per_km, e.theme, e.tags,
                   e.capacity, e.going_count, e.visibility, e.status, e.locked_at, e.like_count,
-                  e.bookmark_count, e.created_at,
-                  ${ctx.distance ?? sql`null::float8`} as away,
+                  e.bookmark_count, e.created_at, e.geo,
                   ${ctx.myStatus ?? sql`null::text`} as my_status,
                   ${ctx.key} as sort_key
                 from events e where ${sql.join(where, sql` and `)} order by ${order} limit ${limit}) e
@@ -359,7 +356,7 @@ export class DiscoveryRepository {
     } else {
       w.push(sql`e.visibility = 'public'`);
     }
-    if (f.q) w.push(sql`${searchText} ilike ${likePattern(f.q)}`);
+    if (f.q) w.push(sql`e.search_text like ${likePattern(f.q)}`);
     if (f.tags?.length) w.push(sql`e.tags && ${textArray(f.tags)}`);
     if (f.themes?.length) w.push(sql`e.theme = any(${textArray(f.themes)})`);
     if (f.kinds?.length) w.push(sql`e.kind = any(${textArray(f.kinds)})`);
@@ -394,12 +391,16 @@ export class DiscoveryRepository {
     return w;
   }
 
-  /** Within a circle: the GiST index narrows to the enclosing cube, the distance test trims its corners. */
+  /**
+   * Within a circle: the GiST index narrows to the cube around it (and the dates, in the same index), then the
+   * straight-line distance through the earth, compared with the chord of the radius, trims the corners: the
+   * same test as the distance along the surface, without trigonometry per row.
+   */
   private circle(c: Circle): SQL[] {
     return [
-      sql`e.lat is not null`,
-      sql`earth_box(${point(c)}, ${c.radiusM}::float8) @> ${eventPoint}`,
-      sql`earth_distance(${eventPoint}, ${point(c)}) <= ${c.radiusM}::float8`,
+      sql`e.geo is not null`,
+      sql`e.geo <@ earth_box(ll_to_earth(${c.lat}::float8, ${c.lng}::float8), ${c.radiusM}::float8)`,
+      sql`cube_distance(e.geo, ${point(c)}) <= gc_to_sec(${c.radiusM}::float8)`,
     ];
   }
 
@@ -437,7 +438,7 @@ export class DiscoveryRepository {
           after: a && sql`(e.like_count, e.id) < (${a.key}::int, ${a.id}::uuid)`,
         };
       case 'nearest': {
-        const knn = sql`${eventPoint} <-> ${point(near!)}`;
+        const knn = sql`e.geo <-> ${point(near!)}`;
         return {
           order: sql`${knn}, e.id`,
           key: knn,

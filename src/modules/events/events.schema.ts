@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import {
   boolean,
   check,
+  customType,
   doublePrecision,
   index,
   integer,
@@ -16,6 +17,8 @@ import {
 import { users } from '../accounts/accounts.schema.js';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true });
+/** A point on the earth as the `cube` extension stores it (x, y, z in metres from the centre). */
+const cube = customType<{ data: string; driverData: string }>({ dataType: () => 'cube' });
 
 export const EVENT_KINDS = ['meetup', 'run', 'workout', 'family', 'other'] as const;
 export const EVENT_THEMES = ['mountain', 'city', 'riverside', 'beach', 'park', 'track'] as const;
@@ -87,6 +90,15 @@ export const events = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
     cancelledAt: ts('cancelled_at'),
+    /**
+     * Kept by PostgreSQL from lat/lng for discovery: the point on the earth cube, so distance tests and
+     * nearest-first ordering read a stored value instead of running trigonometry on every row.
+     */
+    geo: cube('geo').generatedAlwaysAs(sql`ll_to_earth(lat, lng)::cube`),
+    /** Kept by PostgreSQL: what keyword search matches, lower-cased once here rather than on every search. */
+    searchText: text('search_text').generatedAlwaysAs(
+      sql`lower(title || ' ' || coalesce(place_name, '') || ' ' || coalesce(description, ''))`,
+    ),
   },
   (t) => [
     index('events_starts_idx').on(t.startsAt),
@@ -94,15 +106,12 @@ export const events = pgTable(
     index('events_host_idx').on(t.hostId, t.startsAt),
     index('events_created_idx').on(t.createdAt, t.id),
     index('events_geo_idx')
-      .using('gist', sql`ll_to_earth(${t.lat}, ${t.lng})`)
-      .where(sql`${t.lat} is not null`),
-    // Discovery (src/modules/discovery): keyword search over title, place and description in one trigram index,
-    // the listing orders of public scheduled events as keysets, and the region filter. The expression must stay
-    // the one in discovery.repository.ts (searchText) for the planner to use the index.
-    index('events_search_trgm_idx').using(
-      'gin',
-      sql`(${t.title} || ' ' || coalesce(${t.placeName}, '') || ' ' || coalesce(${t.description}, '')) gin_trgm_ops`,
-    ),
+      .using('gist', t.geo)
+      .where(sql`${t.geo} is not null`),
+    // Discovery (src/modules/discovery): keyword search by trigrams, the listing orders of public scheduled
+    // events as keysets, the place and the time of public scheduled events in one GiST index (btree_gist) so a
+    // radius + date range reads only the events inside both, and the region filter.
+    index('events_search_trgm_idx').using('gin', sql`${t.searchText} gin_trgm_ops`),
     index('events_public_starts_idx')
       .on(t.startsAt, t.id)
       .where(sql`${t.visibility} = 'public' and ${t.status} = 'scheduled'`),
@@ -110,8 +119,8 @@ export const events = pgTable(
       .on(t.likeCount.desc(), t.id.desc())
       .where(sql`${t.visibility} = 'public' and ${t.status} = 'scheduled'`),
     index('events_public_geo_idx')
-      .using('gist', sql`ll_to_earth(${t.lat}, ${t.lng})`)
-      .where(sql`${t.lat} is not null and ${t.visibility} = 'public' and ${t.status} = 'scheduled'`),
+      .using('gist', t.geo, t.startsAt)
+      .where(sql`${t.geo} is not null and ${t.visibility} = 'public' and ${t.status} = 'scheduled'`),
     index('events_region_idx').on(t.region, t.startsAt),
     index('events_tags_idx').using('gin', t.tags),
     index('events_reminders_idx')

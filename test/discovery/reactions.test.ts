@@ -91,6 +91,28 @@ describe('reactions: likes and bookmarks on events and groups', () => {
     expect(await rowCount(event.id, 'like')).toBe(0);
   });
 
+  it("a deleted account's likes and bookmarks go, and the counts with them", async () => {
+    const event = await createEvent(t);
+    const [stays, leaves] = await users(2);
+    for (const who of [stays!, leaves!]) {
+      await react('PUT', `/events/${event.id}/like`, who);
+      await react('PUT', `/events/${event.id}/bookmark`, who);
+    }
+    const del = await t.app.inject({
+      method: 'DELETE',
+      url: '/v1/me',
+      headers: leaves!.headers,
+      payload: { password: leaves!.password },
+    });
+    expect(del.statusCode).toBe(200);
+    await t.infra.outbox.drain();
+    expect((await t.app.inject({ url: `/v1/events/${event.id}` })).json()).toMatchObject({
+      likeCount: 1,
+      bookmarkCount: 1,
+    });
+    expect(await rowCount(event.id, 'like')).toBe(1);
+  });
+
   it('"most liked" sorts by the exact counts', async () => {
     const host = await signUpWithEmail(t);
     const tag = `liked${Date.now()}`;

@@ -24,6 +24,9 @@ export function createReactionsModule(
     unitOfWork: infra.outbox.unitOfWork,
     targets,
   });
+  infra.outbox.subscribe('reactions.on-user-deleted', ['user.deleted'], async (event, ctx) => {
+    await service.onUserDeleted(ctx, event.payload.userId);
+  });
   return { repo, service, targets };
 }
 

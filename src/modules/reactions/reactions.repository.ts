@@ -40,6 +40,15 @@ export class ReactionsRepository {
     return rows.length === 1;
   }
 
+  /** Removes every reaction of a person, answering what was removed so the counters can follow. */
+  async removeAllBy(tx: Executor, userId: string): Promise<(ReactionRef & { kind: ReactionKind })[]> {
+    return queryRows(
+      tx,
+      sql`delete from reactions where user_id = ${userId}
+          returning target_type as "targetType", target_id as "targetId", kind`,
+    );
+  }
+
   async mine(db: Executor, ref: ReactionRef, userId: string): Promise<Set<ReactionKind>> {
     const rows = await queryRows<{ kind: ReactionKind }>(
       db,

@@ -1,5 +1,5 @@
 import type { Executor } from '../../infra/db/database.js';
-import type { UnitOfWork } from '../../infra/outbox/outbox.js';
+import type { TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { decodeCursor, encodeCursor, filtersDigest } from '../discovery/discovery.cursor.js';
@@ -56,6 +56,15 @@ export class ReactionsService {
       ];
       return { ...counts, liked: mine.has('like'), bookmarked: mine.has('bookmark') };
     });
+  }
+
+  /**
+   * A deleted account's likes and bookmarks go, and the counts drop with them: people who left are not counted
+   * as liking anything.
+   */
+  async onUserDeleted(ctx: TxContext, userId: string): Promise<void> {
+    const removed = await this.deps.repo.removeAllBy(ctx.tx, userId);
+    for (const r of removed) await this.deps.targets[r.targetType].adjust(ctx.tx, r.targetId, r.kind, -1);
   }
 
   /**

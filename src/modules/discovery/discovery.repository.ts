@@ -136,6 +136,9 @@ const textArray = (values: readonly string[]) =>
  * so a plain LIKE (cheaper than ILIKE on every row) finds any case.
  */
 const likePattern = (q: string) => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** A start time as the fourth coordinate of `events.geo_time` (events.schema.ts): the same expression. */
+const startsCoordinate = (t: SQL) =>
+  sql`extract(epoch from (${t} - '1970-01-01 00:00:00+00'::timestamptz)) * 0.1`;
 /** Timestamps read back for cursors keep their microseconds, in UTC. */
 const timeKey = (column: SQL) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -383,7 +386,14 @@ export class DiscoveryRepository {
       w.push(sql`(${sql.join(parts, sql` or `)})`);
     }
     if (f.openOnly) w.push(openNow(now));
-    if (f.near) w.push(...this.circle(f.near));
+    if (f.near) {
+      const publicOnly = !f.groupId || !f.includeGroupPrivate;
+      const starts = {
+        from: f.from ? this.bound(f.from, 'start') : sql`'-infinity'::timestamptz`,
+        to: f.to ? this.bound(f.to, 'end') : sql`(${now}::timestamptz + interval '3651 days')`,
+      };
+      w.push(...this.circle(f.near, publicOnly && f.from ? starts : undefined));
+    }
     if (f.box) {
       w.push(sql`e.lat between ${f.box.minLat} and ${f.box.maxLat}`);
       w.push(sql`e.lng between ${f.box.minLng} and ${f.box.maxLng}`);
@@ -396,10 +406,13 @@ export class DiscoveryRepository {
    * straight-line distance through the earth, compared with the chord of the radius, trims the corners: the
    * same test as the distance along the surface, without trigonometry per row.
    */
-  private circle(c: Circle): SQL[] {
+  private circle(c: Circle, starts?: { from: SQL; to: SQL }): SQL[] {
+    const box = sql`earth_box(ll_to_earth(${c.lat}::float8, ${c.lng}::float8), ${c.radiusM}::float8)`;
     return [
-      sql`e.geo is not null`,
-      sql`e.geo <@ earth_box(ll_to_earth(${c.lat}::float8, ${c.lng}::float8), ${c.radiusM}::float8)`,
+      // Public scheduled listings go through the 4-D place-and-time index; others (a group's) through `geo`.
+      starts
+        ? sql`e.geo_time is not null and e.geo_time <@ cube(${box}, ${startsCoordinate(starts.from)}, ${startsCoordinate(starts.to)})`
+        : sql`e.geo is not null and e.geo <@ ${box}`,
       sql`cube_distance(e.geo, ${point(c)}) <= gc_to_sec(${c.radiusM}::float8)`,
     ];
   }

@@ -120,7 +120,7 @@ const point = (c: { lat: number; lng: number }) => sql`ll_to_earth(${c.lat}::flo
 const metresTo = (c: { lat: number; lng: number }) => sql`sec_to_gc(cube_distance(e.geo, ${point(c)}))`;
 /** Open for newcomers now: as `isOpen` in events.dto.ts, in SQL. */
 const openNow = (now: Date) =>
-  sql`(e.status = 'scheduled' and e.locked_at is null and e.starts_at > ${now}
+  sql`(e.status = 'scheduled' and e.locked_at is null and (e.starts_at - ${now}::timestamptz) > interval '0'
       and (e.apply_deadline is null or e.apply_deadline > ${now})
       and (e.capacity is null or e.going_count < e.capacity))`;
 
@@ -364,8 +364,20 @@ export class DiscoveryRepository {
     if (f.themes?.length) w.push(sql`e.theme = any(${textArray(f.themes)})`);
     if (f.kinds?.length) w.push(sql`e.kind = any(${textArray(f.kinds)})`);
     if (f.regions?.length) w.push(sql`e.region = any(${textArray(f.regions)})`);
-    if (f.from) w.push(sql`e.starts_at >= ${this.bound(f.from, 'start')}`);
-    if (f.to) w.push(sql`e.starts_at < ${this.bound(f.to, 'end')}`);
+    // With a circle over public events, place and time are found together through `geo_time`; the exact
+    // bounds are then written as differences, which no index matches, so the planner does not also walk the
+    // start-time index across the whole country to intersect it with the circle.
+    const placeAndTime = f.near !== undefined && (!f.groupId || !f.includeGroupPrivate);
+    const fromBound = f.from ? this.bound(f.from, 'start') : undefined;
+    const toBound = f.to ? this.bound(f.to, 'end') : undefined;
+    if (fromBound) {
+      w.push(
+        placeAndTime ? sql`(e.starts_at - ${fromBound}) >= interval '0'` : sql`e.starts_at >= ${fromBound}`,
+      );
+    }
+    if (toBound) {
+      w.push(placeAndTime ? sql`(e.starts_at - ${toBound}) < interval '0'` : sql`e.starts_at < ${toBound}`);
+    }
     if (f.bands?.length) {
       const hour = sql`extract(hour from e.starts_at at time zone ${this.timeZone})`;
       const parts = f.bands.map((b) => {
@@ -387,12 +399,11 @@ export class DiscoveryRepository {
     }
     if (f.openOnly) w.push(openNow(now));
     if (f.near) {
-      const publicOnly = !f.groupId || !f.includeGroupPrivate;
       const starts = {
-        from: f.from ? this.bound(f.from, 'start') : sql`'-infinity'::timestamptz`,
-        to: f.to ? this.bound(f.to, 'end') : sql`(${now}::timestamptz + interval '3651 days')`,
+        from: fromBound ?? sql`(${now}::timestamptz - interval '3651 days')`,
+        to: toBound ?? sql`(${now}::timestamptz + interval '3651 days')`,
       };
-      w.push(...this.circle(f.near, publicOnly && f.from ? starts : undefined));
+      w.push(...this.circle(f.near, placeAndTime ? starts : undefined));
     }
     if (f.box) {
       w.push(sql`e.lat between ${f.box.minLat} and ${f.box.maxLat}`);

@@ -28,16 +28,7 @@ describe('discovery: search, filters, sorts, keyset pages, visibility, map, mine
   beforeEach(async () => {
     host = await signUpWithEmail(t);
   });
-  afterAll(async () => {
-    if (process.env.DEBUG_LOGS)
-      console.log(
-        t.logs
-          .entries()
-          .filter((e) => e.level === 'error')
-          .map((e) => JSON.stringify(e).slice(0, 1500)),
-      );
-    await t.close();
-  });
+  afterAll(() => t.close());
 
   /** A word no other test uses, so each test searches its own events only. */
   const word = () => `zq${randomBytes(4).toString('hex')}`;

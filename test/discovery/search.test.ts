@@ -284,8 +284,13 @@ describe('discovery: search, filters, sorts, keyset pages, visibility, map, mine
     const here = await make({ title: `${w} here`, ...YEOUIDO, capacity: 4 });
     const park = await make({ title: `${w} park`, ...YEOUIDO_PARK });
     await make({ title: `${w} gangnam`, ...GANGNAM });
+    // Never on the map: private or cancelled events.
+    await make({ title: `${w} private`, ...YEOUIDO, visibility: 'private' });
+    const called = await make({ title: `${w} cancelled`, ...YEOUIDO });
+    await t.app.inject({ method: 'DELETE', url: `/v1/events/${called.id}`, headers: host.headers });
     const res = await t.app.inject({
       url: `/v1/events/map?q=${w}&lat=${YEOUIDO.lat}&lng=${YEOUIDO.lng}&radiusKm=3`,
+      headers: host.headers,
     });
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json() as Json;

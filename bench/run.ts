@@ -1,4 +1,5 @@
 import { auth } from './auth.js';
+import { events } from './events.js';
 import { http } from './http.js';
 import { commandLine, OPTIONS_HELP, parseOptions, UsageError, type BenchEntry } from './lib/bench.js';
 import { detectPinning, pinSelf } from './lib/cpu.js';
@@ -15,6 +16,12 @@ const BENCHMARKS: Record<string, BenchEntry> = {
     summary: 'GET /v1/me (token check + one read) and POST /v1/auth/refresh on PostgreSQL vs bare Fastify',
     run: auth,
     defaults: { connections: 64 },
+  },
+  events: {
+    summary:
+      'event search (keyword + dates + 5 km + open only) and map pins over 100,000 events on PostgreSQL vs bare Fastify',
+    run: events,
+    defaults: { connections: 32 },
   },
 };
 

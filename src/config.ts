@@ -289,6 +289,16 @@ export const ENV = {
     default: '30',
     parse: int(1, 3600),
   },
+  DISCOVERY_MAX_RADIUS_KM: {
+    doc: 'Largest search radius around a point for event search, the map and "nearest" (kilometres).',
+    default: '50',
+    parse: int(1, 1000),
+  },
+  DISCOVERY_MAP_MAX_PINS: {
+    doc: 'Most pins one map request returns (the nearest first).',
+    default: '300',
+    parse: int(10, 5000),
+  },
   JOBS_IN_PROCESS: {
     doc: 'Run job workers and cron schedules inside the API process. Set false when a separate `moim worker` runs them.',
     default: 'true',
@@ -488,6 +498,7 @@ export interface Config {
     accessLogDays: number;
     accessLogFlushMs: number;
   };
+  discovery: { maxRadiusKm: number; mapMaxPins: number };
   sms:
     | { provider: 'log'; allowedCountries: string[]; hourlyBudget: number }
     | {
@@ -621,6 +632,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       accessLogDays: p.LOCATION_ACCESS_LOG_DAYS,
       accessLogFlushMs: p.LOCATION_ACCESS_LOG_FLUSH_SECONDS * 1000,
     },
+    discovery: { maxRadiusKm: p.DISCOVERY_MAX_RADIUS_KM, mapMaxPins: p.DISCOVERY_MAP_MAX_PINS },
     sms:
       p.SMS_PROVIDER === 'sens'
         ? {

@@ -7,6 +7,8 @@ import { createCalendarModule } from './calendar/calendar.module.js';
 import { calendarRoutes } from './calendar/calendar.routes.js';
 import { createChatModule } from './chat/chat.module.js';
 import { chatRoutes } from './chat/chat.routes.js';
+import { createDiscoveryModule } from './discovery/discovery.module.js';
+import { discoveryRoutes } from './discovery/discovery.routes.js';
 import { createEventsModule } from './events/events.module.js';
 import { eventsRoutes } from './events/events.routes.js';
 import { contactDirectory } from './groups/contacts.js';
@@ -18,6 +20,8 @@ import { locationsRoutes } from './locations/locations.routes.js';
 import { createPresenceModule } from './presence/presence.module.js';
 import { presenceRoutes } from './presence/presence.routes.js';
 import { createOperationsModule } from './operations/operations.module.js';
+import { createReactionsModule } from './reactions/reactions.module.js';
+import { reactionsRoutes } from './reactions/reactions.routes.js';
 
 /**
  * Builds every domain module from the infrastructure ports. Each module registers its job handlers, cron
@@ -30,6 +34,18 @@ export function createModules(infra: Infra) {
   const groups = createGroupsModule(infra, { contacts: contactDirectory(infra, accounts) });
   const events = createEventsModule(infra, { groups: groups.directory });
   const calendar = createCalendarModule(infra, { groups: groups.directory, events });
+  const discovery = createDiscoveryModule(infra, {
+    groups: groups.directory,
+    preferences: {
+      async preferences(userId) {
+        const user = await accounts.repo.findUserById(infra.database.db, userId);
+        return user
+          ? { region: user.preferredRegion, distanceKm: user.preferredDistanceKm, interests: user.interests }
+          : null;
+      },
+    },
+  });
+  const reactions = createReactionsModule(infra, { events, groups: groups.directory });
   const chat = createChatModule(infra);
   const presence = createPresenceModule(infra, { chat });
   const locations = createLocationsModule(infra, { groups: groups.directory });
@@ -41,13 +57,27 @@ export function createModules(infra: Infra) {
     await app.register(groupsRoutes, { groups });
     await app.register(eventsRoutes, { events });
     await app.register(calendarRoutes, { calendar });
+    await app.register(discoveryRoutes, { discovery });
+    await app.register(reactionsRoutes, { reactions });
     await app.register(chatRoutes, { chat });
     await app.register(presenceRoutes, { presence, chat });
     await app.register(locationsRoutes, { locations });
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
   };
 
-  return { operations, accounts, groups, events, calendar, chat, presence, locations, routes };
+  return {
+    operations,
+    accounts,
+    groups,
+    events,
+    calendar,
+    discovery,
+    reactions,
+    chat,
+    presence,
+    locations,
+    routes,
+  };
 }
 
 export type Modules = ReturnType<typeof createModules>;

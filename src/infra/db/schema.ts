@@ -10,3 +10,4 @@ export * from '../../modules/calendar/calendar.schema.js';
 export * from '../../modules/chat/chat.schema.js';
 export * from '../../modules/presence/presence.schema.js';
 export * from '../../modules/locations/locations.schema.js';
+export * from '../../modules/reactions/reactions.schema.js';

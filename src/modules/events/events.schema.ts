@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import {
   boolean,
   check,
+  customType,
   doublePrecision,
   index,
   integer,
@@ -17,6 +18,8 @@ import { users } from '../accounts/accounts.schema.js';
 import { groups } from '../groups/groups.schema.js';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true });
+/** A point on the earth as the `cube` extension stores it (x, y, z in metres from the centre). */
+const cube = customType<{ data: string; driverData: string }>({ dataType: () => 'cube' });
 
 export const EVENT_KINDS = ['meetup', 'run', 'workout', 'family', 'other'] as const;
 export const EVENT_THEMES = ['mountain', 'city', 'riverside', 'beach', 'park', 'track'] as const;
@@ -90,6 +93,24 @@ export const events = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
     cancelledAt: ts('cancelled_at'),
+    /**
+     * Kept by PostgreSQL from lat/lng for discovery: the point on the earth cube, so distance tests and
+     * nearest-first ordering read a stored value instead of running trigonometry on every row.
+     */
+    geo: cube('geo').generatedAlwaysAs(sql`ll_to_earth(lat, lng)::cube`),
+    /**
+     * Kept by PostgreSQL: the point and the start time as one 4-dimensional box (x, y, z in metres, then the
+     * start in seconds × 0.1, so a day weighs about 8.6 km). A GiST index over it finds "within 5 km and this
+     * week" by descending the tree on all four at once; an index on (geo, starts_at) narrows by place only.
+     * The expression is repeated in discovery.repository.ts (`startsCoordinate`).
+     */
+    geoTime: cube('geo_time').generatedAlwaysAs(
+      sql`cube(ll_to_earth(lat, lng)::cube, extract(epoch from (starts_at - '1970-01-01 00:00:00+00'::timestamptz)) * 0.1)`,
+    ),
+    /** Kept by PostgreSQL: what keyword search matches, lower-cased once here rather than on every search. */
+    searchText: text('search_text').generatedAlwaysAs(
+      sql`lower(title || ' ' || coalesce(place_name, '') || ' ' || coalesce(description, ''))`,
+    ),
   },
   (t) => [
     index('events_starts_idx').on(t.startsAt),
@@ -97,9 +118,22 @@ export const events = pgTable(
     index('events_host_idx').on(t.hostId, t.startsAt),
     index('events_created_idx').on(t.createdAt, t.id),
     index('events_geo_idx')
-      .using('gist', sql`ll_to_earth(${t.lat}, ${t.lng})`)
-      .where(sql`${t.lat} is not null`),
-    index('events_title_trgm_idx').using('gin', sql`${t.title} gin_trgm_ops`),
+      .using('gist', t.geo)
+      .where(sql`${t.geo} is not null`),
+    // Discovery (src/modules/discovery): keyword search by trigrams, the listing orders of public scheduled
+    // events as keysets, place and time of public scheduled events in one 4-D GiST index so a radius + date
+    // range reads only the events inside both, and the region filter.
+    index('events_search_trgm_idx').using('gin', sql`${t.searchText} gin_trgm_ops`),
+    index('events_public_starts_idx')
+      .on(t.startsAt, t.id)
+      .where(sql`${t.visibility} = 'public' and ${t.status} = 'scheduled'`),
+    index('events_public_liked_idx')
+      .on(t.likeCount.desc(), t.id.desc())
+      .where(sql`${t.visibility} = 'public' and ${t.status} = 'scheduled'`),
+    index('events_public_geo_time_idx')
+      .using('gist', t.geoTime)
+      .where(sql`${t.geoTime} is not null and ${t.visibility} = 'public' and ${t.status} = 'scheduled'`),
+    index('events_region_idx').on(t.region, t.startsAt),
     index('events_tags_idx').using('gin', t.tags),
     index('events_reminders_idx')
       .on(t.startsAt)

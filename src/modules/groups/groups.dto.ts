@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox';
-import { IsoDateTime, Uuid } from '../../http/schemas.js';
+import { EXAMPLE, IsoDateTime, Uuid, withExamples } from '../../http/schemas.js';
 import { REGIONS } from '../../shared/regions.js';
 import { canManage, seesAll, type GroupViewer } from './groups.policy.js';
 import type {
@@ -40,6 +40,188 @@ export const DisplayName = Type.String({
   examples: ['Mom'],
 });
 const Person = Type.Object({ id: Uuid, nickname: Type.String(), avatarUrl: nullable(Type.String()) });
+
+/** Examples of the groups routes' bodies, for the OpenAPI document: a running crew and a family. */
+const kim = { id: EXAMPLE.userId, nickname: 'runner_kim', avatarUrl: null };
+const jisoo = { id: EXAMPLE.otherUserId, nickname: 'jisoo_runs', avatarUrl: null };
+const familyGroupId = '7c8d9e0f-1a2b-4c3d-9e4f-5a6b7c8d9e0f';
+const crew = {
+  id: EXAMPLE.groupId,
+  view: 'full' as const,
+  name: 'Han River Runners',
+  kind: 'crew' as const,
+  visibility: 'public' as const,
+  joinPolicy: 'approval' as const,
+  memberCount: 12,
+  memberCap: 30,
+  description: 'We run 10K along the river every Wednesday.',
+  tags: ['running', 'weeknight'],
+  region: 'seoul',
+  lat: 37.5283,
+  lng: 126.9326,
+  createdAt: '2026-03-01T09:00:00.000Z',
+  updatedAt: '2026-04-12T21:30:00.000Z',
+};
+const family = {
+  id: familyGroupId,
+  name: 'Kim family',
+  kind: 'family' as const,
+  visibility: 'private' as const,
+  joinPolicy: 'invite_only' as const,
+  memberCount: 4,
+  memberCap: null,
+};
+const link = {
+  id: '6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c',
+  groupId: EXAMPLE.groupId,
+  expiresAt: '2026-05-04T09:00:00.000Z',
+  maxUses: 10,
+  uses: 0,
+  createdAt: EXAMPLE.now,
+};
+const asOwner = (displayName: string) => ({
+  role: 'owner' as const,
+  displayName,
+  invitationId: null,
+  requested: false,
+  banned: false,
+});
+export const EXAMPLES = {
+  group: {
+    ...crew,
+    owner: kim,
+    viewer: {
+      role: 'member' as const,
+      displayName: null,
+      invitationId: null,
+      requested: false,
+      banned: false,
+    },
+  },
+  publicGroups: {
+    items: [
+      { ...crew, viewer: null },
+      {
+        id: 'b3c4d5e6-f7a8-4b9c-8d0e-1f2a3b4c5d6e',
+        view: 'full' as const,
+        name: 'Mangwon Sunday Walkers',
+        kind: 'club' as const,
+        visibility: 'public' as const,
+        joinPolicy: 'open' as const,
+        memberCount: 27,
+        memberCap: null,
+        description: 'A slow 5K walk around Mangwon Hangang Park, then coffee.',
+        tags: ['walking', 'weekend'],
+        region: 'seoul',
+        lat: 37.5551,
+        lng: 126.8955,
+        createdAt: '2026-02-14T08:00:00.000Z',
+        updatedAt: '2026-02-14T08:00:00.000Z',
+        viewer: null,
+      },
+    ],
+    nextCursor: 'MjAyNi0wMi0xNFQwODowMDowMC4wMDBafGIzYzRkNWU2',
+  },
+  myGroups: {
+    items: [
+      {
+        group: { ...crew, viewer: asOwner('Captain Kim') },
+        role: 'owner' as const,
+        displayName: 'Captain Kim',
+        joinedAt: crew.createdAt,
+      },
+      {
+        group: {
+          ...family,
+          view: 'full' as const,
+          description: 'Weekend plans and visits to Grandma in Suwon.',
+          tags: ['family'],
+          region: null,
+          lat: null,
+          lng: null,
+          createdAt: '2026-01-10T11:00:00.000Z',
+          updatedAt: '2026-01-10T11:00:00.000Z',
+          viewer: asOwner('Dad'),
+        },
+        role: 'owner' as const,
+        displayName: 'Dad',
+        joinedAt: '2026-01-10T11:00:00.000Z',
+      },
+    ],
+  },
+  member: {
+    user: jisoo,
+    role: 'member' as const,
+    displayName: null,
+    joinedAt: '2026-04-02T10:00:00.000Z',
+  },
+  members: {
+    items: [
+      { user: kim, role: 'owner' as const, displayName: 'Captain Kim', joinedAt: crew.createdAt },
+      { user: jisoo, role: 'admin' as const, displayName: null, joinedAt: '2026-03-04T19:30:00.000Z' },
+    ],
+    nextCursor: null,
+  },
+  membership: {
+    groupId: EXAMPLE.groupId,
+    status: 'member' as const,
+    role: 'member' as const,
+    displayName: null,
+  },
+  joinRequest: {
+    id: '8d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6',
+    user: { id: '2e3f4a5b-6c7d-4e8f-9a0b-1c2d3e4f5a6b', nickname: 'minjun_10k', avatarUrl: null },
+    message: 'I run 10K in 55 minutes and live near Yeouido.',
+    status: 'pending' as const,
+    createdAt: '2026-04-30T20:15:00.000Z',
+  },
+  invitation: {
+    id: EXAMPLE.invitationId,
+    groupId: familyGroupId,
+    via: 'email' as const,
+    invitee: null,
+    contactHint: 'gr***@example.com',
+    inviter: kim,
+    status: 'pending' as const,
+    createdAt: EXAMPLE.now,
+    expiresAt: '2026-05-15T09:00:00.000Z',
+  },
+  phoneInvitation: {
+    id: '0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d',
+    groupId: familyGroupId,
+    via: 'phone' as const,
+    invitee: null,
+    contactHint: '+82-10-****-5678',
+    inviter: kim,
+    status: 'pending' as const,
+    createdAt: '2026-05-01T09:05:00.000Z',
+    expiresAt: '2026-05-15T09:05:00.000Z',
+  },
+  myInvitation: {
+    id: EXAMPLE.invitationId,
+    group: {
+      ...family,
+      view: 'preview' as const,
+      viewer: {
+        role: null,
+        displayName: null,
+        invitationId: EXAMPLE.invitationId,
+        requested: false,
+        banned: false,
+      },
+    },
+    inviter: kim,
+    createdAt: EXAMPLE.now,
+    expiresAt: '2026-05-15T09:00:00.000Z',
+  },
+  inviteLink: { ...link, token: 'V2hhdC1hLWZpbmUtZXhhbXBsZS10b2tlbg' },
+  inviteLinks: { items: [{ ...link, uses: 3 }] },
+  ban: {
+    user: { id: '9f0a1b2c-3d4e-4f5a-8b6c-7d8e9f0a1b2c', nickname: 'speedy_lee', avatarUrl: null },
+    reason: 'Kept posting ads for running shoes in the crew chat.',
+    createdAt: '2026-04-20T12:00:00.000Z',
+  },
+};
 
 const editable = {
   name: Type.String({ minLength: 2, maxLength: 60, examples: ['Han River Runners'] }),
@@ -137,27 +319,7 @@ export const GroupResponse = Type.Object(
   },
   {
     $id: 'Group',
-    examples: [
-      {
-        id: '0b9f3c2e-4d1a-4a57-9a43-7d0f7f1f4b21',
-        view: 'full',
-        name: 'Han River Runners',
-        kind: 'crew',
-        visibility: 'public',
-        joinPolicy: 'approval',
-        memberCount: 12,
-        memberCap: 30,
-        description: 'We run 10K along the river every Wednesday.',
-        tags: ['running'],
-        region: 'seoul',
-        lat: 37.5283,
-        lng: 126.9326,
-        owner: { id: '5a1d2c3b-0e4f-4a5b-8c6d-7e8f9a0b1c2d', nickname: 'runner_kim', avatarUrl: null },
-        createdAt: '2026-11-01T09:00:00.000Z',
-        updatedAt: '2026-11-01T09:00:00.000Z',
-        viewer: { role: 'member', displayName: null, invitationId: null, requested: false, banned: false },
-      },
-    ],
+    examples: [EXAMPLES.group],
   },
 );
 export type GroupView = Static<typeof GroupResponse>;
@@ -209,14 +371,7 @@ export const MemberResponse = Type.Object(
     joinedAt: IsoDateTime,
   },
   {
-    examples: [
-      {
-        user: { id: '5a1d2c3b-0e4f-4a5b-8c6d-7e8f9a0b1c2d', nickname: 'jiwoo', avatarUrl: null },
-        role: 'member',
-        displayName: 'Mom',
-        joinedAt: '2026-11-02T10:00:00.000Z',
-      },
-    ],
+    examples: [EXAMPLES.member],
   },
 );
 
@@ -237,14 +392,7 @@ export const MembershipResponse = Type.Object(
     displayName: nullable(Type.String()),
   },
   {
-    examples: [
-      {
-        groupId: '0b9f3c2e-4d1a-4a57-9a43-7d0f7f1f4b21',
-        status: 'member',
-        role: 'member',
-        displayName: null,
-      },
-    ],
+    examples: [EXAMPLES.membership],
   },
 );
 
@@ -286,15 +434,7 @@ export const JoinRequestResponse = Type.Object(
     createdAt: IsoDateTime,
   },
   {
-    examples: [
-      {
-        id: '8d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6',
-        user: { id: '5a1d2c3b-0e4f-4a5b-8c6d-7e8f9a0b1c2d', nickname: 'jiwoo', avatarUrl: null },
-        message: 'I run 10K in 55 minutes.',
-        status: 'pending',
-        createdAt: '2026-11-02T10:00:00.000Z',
-      },
-    ],
+    examples: [EXAMPLES.joinRequest],
   },
 );
 
@@ -347,18 +487,7 @@ export const InvitationResponse = Type.Object(
     expiresAt: IsoDateTime,
   },
   {
-    examples: [
-      {
-        id: '3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f',
-        groupId: '0b9f3c2e-4d1a-4a57-9a43-7d0f7f1f4b21',
-        via: 'email',
-        invitee: null,
-        contactHint: 'gr***@example.com',
-        status: 'pending',
-        createdAt: '2026-11-02T10:00:00.000Z',
-        expiresAt: '2026-11-16T10:00:00.000Z',
-      },
-    ],
+    examples: [EXAMPLES.invitation],
   },
 );
 
@@ -413,17 +542,7 @@ export const InviteLinkResponse = Type.Object(
     createdAt: IsoDateTime,
   },
   {
-    examples: [
-      {
-        id: '6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c',
-        groupId: '0b9f3c2e-4d1a-4a57-9a43-7d0f7f1f4b21',
-        token: 'Wm9vZ2xlLWlzLW5vdC1hLXRva2VuLWhlcmU',
-        expiresAt: '2026-11-09T10:00:00.000Z',
-        maxUses: 10,
-        uses: 0,
-        createdAt: '2026-11-02T10:00:00.000Z',
-      },
-    ],
+    examples: [EXAMPLES.inviteLink],
   },
 );
 
@@ -439,11 +558,14 @@ export function toLink(link: InviteLinkRow, token?: string): Static<typeof Invit
   };
 }
 
-export const BanResponse = Type.Object({
-  user: Person,
-  reason: nullable(Type.String()),
-  createdAt: IsoDateTime,
-});
+export const BanResponse = withExamples(
+  Type.Object({
+    user: Person,
+    reason: nullable(Type.String()),
+    createdAt: IsoDateTime,
+  }),
+  EXAMPLES.ban,
+);
 
 export function toBan(b: BanRow & { user: PersonCard }): Static<typeof BanResponse> {
   return { user: b.user, reason: b.reason, createdAt: b.createdAt.toISOString() };

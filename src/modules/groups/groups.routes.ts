@@ -1,13 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { actorOf } from '../../http/auth.js';
-import { errorResponses, IdParams, Page, PageQuery, Uuid } from '../../http/schemas.js';
+import { errorResponses, IdParams, Page, PageQuery, Uuid, withExamples } from '../../http/schemas.js';
 import { REGIONS } from '../../shared/regions.js';
 import type { LoadedGroup } from './group-access.js';
 import {
   BanResponse,
   CreateGroupBody,
   DisplayName,
+  EXAMPLES,
   GroupResponse,
   InvitationResponse,
   InviteBody,
@@ -36,12 +37,16 @@ const GroupUserParams = Type.Object({ id: Uuid, userId: Uuid });
 const Token = Type.String({
   minLength: 16,
   maxLength: 128,
-  examples: ['V2hhdC1hLWZpbmUtZXhhbXBsZS10b2tlbg'],
+  examples: [EXAMPLES.inviteLink.token],
   description: 'The secret of an invite link (sent in the body, so it stays out of URLs and logs).',
 });
-const DisplayNameBody = Type.Object(
-  { displayName: Type.Optional(Type.Union([DisplayName, Type.Null()])) },
-  { additionalProperties: false },
+const DisplayNameBody = withExamples(
+  Type.Object(
+    { displayName: Type.Optional(Type.Union([DisplayName, Type.Null()])) },
+    { additionalProperties: false },
+  ),
+  { displayName: 'Grandma' },
+  {},
 );
 const NoContent = { 204: Type.Null() };
 
@@ -98,7 +103,7 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
           },
           { additionalProperties: false },
         ),
-        response: { 200: Page(GroupRef), ...errorResponses() },
+        response: { 200: withExamples(Page(GroupRef), EXAMPLES.publicGroups), ...errorResponses() },
       },
     },
     async (request) => {
@@ -116,7 +121,10 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
         tags,
         summary: 'My groups',
         description: 'Every group I belong to, latest joined first, with my role and display name.',
-        response: { 200: Type.Object({ items: Type.Array(MyGroupResponse) }), ...errorResponses() },
+        response: {
+          200: withExamples(Type.Object({ items: Type.Array(MyGroupResponse) }), EXAMPLES.myGroups),
+          ...errorResponses(),
+        },
       },
     },
     async (request) => ({ items: (await service.myGroups(actorOf(request))).map(toMyGroup) }),
@@ -187,7 +195,7 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
           "A public group's members are public; a private group's are for its members (404 otherwise).",
         params: IdParams,
         querystring: PageQuery,
-        response: { 200: Page(MemberResponse), ...errorResponses(404) },
+        response: { 200: withExamples(Page(MemberResponse), EXAMPLES.members), ...errorResponses(404) },
       },
     },
     async (request) => {
@@ -275,7 +283,9 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
         summary: 'Pending requests to join (owner, admins)',
         params: IdParams,
         response: {
-          200: Type.Object({ items: Type.Array(JoinRequestResponse) }),
+          200: withExamples(Type.Object({ items: Type.Array(JoinRequestResponse) }), {
+            items: [EXAMPLES.joinRequest],
+          }),
           ...errorResponses(403, 404),
         },
       },
@@ -395,7 +405,10 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
         tags,
         summary: 'Banned people (owner, admins)',
         params: IdParams,
-        response: { 200: Type.Object({ items: Type.Array(BanResponse) }), ...errorResponses(403, 404) },
+        response: {
+          200: withExamples(Type.Object({ items: Type.Array(BanResponse) }), { items: [EXAMPLES.ban] }),
+          ...errorResponses(403, 404),
+        },
       },
     },
     async (request) => ({ items: (await service.bans(actorOf(request), request.params.id)).map(toBan) }),
@@ -487,7 +500,9 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
         description: 'Invitations by phone or email show the masked contact, never who holds it.',
         params: IdParams,
         response: {
-          200: Type.Object({ items: Type.Array(InvitationResponse) }),
+          200: withExamples(Type.Object({ items: Type.Array(InvitationResponse) }), {
+            items: [EXAMPLES.invitation, EXAMPLES.phoneInvitation],
+          }),
           ...errorResponses(403, 404),
         },
       },
@@ -522,7 +537,12 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
         tags,
         summary: 'Invitations to groups I have received',
         description: 'Pending and unexpired; a private group shows as a preview.',
-        response: { 200: Type.Object({ items: Type.Array(MyInvitationResponse) }), ...errorResponses() },
+        response: {
+          200: withExamples(Type.Object({ items: Type.Array(MyInvitationResponse) }), {
+            items: [EXAMPLES.myInvitation],
+          }),
+          ...errorResponses(),
+        },
       },
     },
     async (request) => {
@@ -625,7 +645,7 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
         description: 'Without their secrets.',
         params: IdParams,
         response: {
-          200: Type.Object({ items: Type.Array(InviteLinkResponse) }),
+          200: withExamples(Type.Object({ items: Type.Array(InviteLinkResponse) }), EXAMPLES.inviteLinks),
           ...errorResponses(403, 404),
         },
       },
@@ -662,7 +682,9 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
         description:
           'A preview of the group (name, kind, size). 404 `INVITE_LINK_INVALID` alike for unknown, expired, ' +
           'used-up and revoked links.',
-        body: Type.Object({ token: Token }, { additionalProperties: false }),
+        body: withExamples(Type.Object({ token: Token }, { additionalProperties: false }), {
+          token: EXAMPLES.inviteLink.token,
+        }),
         response: { 200: GroupRef, ...errorResponses(404) },
       },
     },
@@ -681,9 +703,13 @@ export const groupsRoutes: FastifyPluginAsyncTypebox<{ groups: GroupsModule }> =
         description:
           'Past the join policy and a private group’s walls; never past a ban (403) or the cap (409 ' +
           '`GROUP_FULL`). Each join uses the link once.',
-        body: Type.Object(
-          { token: Token, displayName: Type.Optional(Type.Union([DisplayName, Type.Null()])) },
-          { additionalProperties: false },
+        body: withExamples(
+          Type.Object(
+            { token: Token, displayName: Type.Optional(Type.Union([DisplayName, Type.Null()])) },
+            { additionalProperties: false },
+          ),
+          { token: EXAMPLES.inviteLink.token, displayName: 'Jisoo' },
+          { token: EXAMPLES.inviteLink.token },
         ),
         response: { 200: MembershipResponse, ...errorResponses(403, 404, 409) },
       },

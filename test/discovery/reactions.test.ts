@@ -1,10 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/database.js';
-import type { GroupDirectory } from '../../src/modules/events/event-access.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
 import { createEvent, join } from '../helpers/events.js';
+import { addInvited, createGroup, withMembers } from '../helpers/groups.js';
 import type { Json } from '../helpers/http.js';
 
 describe('reactions: likes and bookmarks on events and groups', () => {
@@ -199,62 +199,117 @@ describe('reactions: likes and bookmarks on events and groups', () => {
     expect(bad.statusCode).toBe(400);
   });
 
-  it('groups: liked and bookmarked through the groups directory port; private groups only by their members', async () => {
-    const [owner, member, outsider] = await users(3);
-    const publicGroup = '44444444-4444-4444-8444-444444444444';
-    const privateGroup = '55555555-5555-4555-8555-555555555555';
-    const groups: Record<string, { visibility: 'public' | 'private'; name: string; members: string[] }> = {
-      [publicGroup]: { visibility: 'public', name: 'Han River Runners', members: [owner!.userId] },
-      [privateGroup]: { visibility: 'private', name: 'Kim family', members: [owner!.userId, member!.userId] },
-    };
-    // The groups module is built elsewhere: a double plays its directory. The reactions code path is the one
-    // production runs (routes → service → group target → GroupDirectory).
-    const double: GroupDirectory = {
-      findGroup: async (_exec, id) => {
-        const g = groups[id];
-        return g ? { id, ownerId: owner!.userId, visibility: g.visibility, name: g.name } : null;
-      },
-      membership: async (_exec, id, userId) =>
-        groups[id]?.members.includes(userId) ? { role: 'member', displayName: null } : null,
-    };
-    const stub = { ...t.app.modules.groups };
-    Object.assign(t.app.modules.groups, double);
-    try {
-      const people = await users(20);
-      await Promise.all(people.map((p) => react('PUT', `/groups/${publicGroup}/like`, p)));
-      const state = (await react('PUT', `/groups/${publicGroup}/like`, outsider!)).json() as Json;
-      expect(state).toEqual({ liked: true, bookmarked: false, likeCount: 21, bookmarkCount: 0 });
-      expect((await react('PUT', `/groups/${publicGroup}/like`, outsider!)).json()).toMatchObject({
-        likeCount: 21,
-      });
-      expect((await react('DELETE', `/groups/${publicGroup}/like`, outsider!)).json()).toMatchObject({
-        liked: false,
-        likeCount: 20,
-      });
+  it('groups: liked and bookmarked by whoever sees them; private groups only by their members', async () => {
+    const outsider = await signUpWithEmail(t);
+    const crew = await createGroup(t, {
+      name: 'Han River Runners',
+      visibility: 'public',
+      joinPolicy: 'open',
+    });
+    const family = await createGroup(t, { name: 'Kim family', visibility: 'private' });
+    const [member, cousin] = await users(2);
+    await addInvited(t, family, [member!, cousin!]);
 
-      for (const kind of ['like', 'bookmark']) {
-        expect((await react('PUT', `/groups/${privateGroup}/${kind}`, outsider!)).statusCode).toBe(404);
+    const people = await users(20);
+    await Promise.all(people.map((p) => react('PUT', `/groups/${crew.id}/like`, p)));
+    const state = (await react('PUT', `/groups/${crew.id}/like`, outsider)).json() as Json;
+    expect(state).toEqual({ liked: true, bookmarked: false, likeCount: 21, bookmarkCount: 0 });
+    expect((await react('PUT', `/groups/${crew.id}/like`, outsider)).json()).toMatchObject({ likeCount: 21 });
+    expect((await react('DELETE', `/groups/${crew.id}/like`, outsider)).json()).toMatchObject({
+      liked: false,
+      likeCount: 20,
+    });
+    expect(await rowCount(crew.id, 'like')).toBe(20);
+    expect((await react('PUT', `/groups/${crew.id}/like`)).statusCode).toBe(401);
+
+    for (const kind of ['like', 'bookmark']) {
+      for (const method of ['PUT', 'DELETE'] as const) {
+        const res = await react(method, `/groups/${family.id}/${kind}`, outsider);
+        expect(res.statusCode).toBe(404);
+        expect((res.json() as Json).code).toBe('NOT_FOUND');
       }
-      expect(
-        (await react('PUT', `/groups/66666666-6666-4666-8666-666666666666/like`, member!)).statusCode,
-      ).toBe(404);
-      const saved = await react('PUT', `/groups/${privateGroup}/bookmark`, member!);
-      expect(saved.json()).toEqual({ liked: false, bookmarked: true, likeCount: 0, bookmarkCount: 1 });
-      const list = (
-        await t.app.inject({ url: '/v1/me/bookmarks?type=group', headers: member!.headers })
-      ).json() as Json;
-      expect(list.items).toEqual([
-        { type: 'group', id: privateGroup, name: 'Kim family', savedAt: expect.any(String) },
-      ]);
-
-      // Leaving the private group hides it from the bookmarks and refuses further changes.
-      groups[privateGroup]!.members = [owner!.userId];
-      expect(
-        ((await t.app.inject({ url: '/v1/me/bookmarks', headers: member!.headers })).json() as Json).items,
-      ).toEqual([]);
-      expect((await react('DELETE', `/groups/${privateGroup}/bookmark`, member!)).statusCode).toBe(404);
-    } finally {
-      Object.assign(t.app.modules.groups, stub);
     }
+    expect(
+      (await react('PUT', `/groups/66666666-6666-4666-8666-666666666666/like`, member!)).statusCode,
+    ).toBe(404);
+    const saved = await react('PUT', `/groups/${family.id}/bookmark`, member!);
+    expect(saved.json()).toEqual({ liked: false, bookmarked: true, likeCount: 0, bookmarkCount: 1 });
+    expect((await react('PUT', `/groups/${family.id}/like`, cousin!)).json()).toEqual({
+      liked: true,
+      bookmarked: false,
+      likeCount: 1,
+      bookmarkCount: 1,
+    });
+    expect((await react('PUT', `/groups/${family.id}/like`, family.owner)).json()).toMatchObject({
+      liked: true,
+      likeCount: 2,
+      bookmarkCount: 1,
+    });
+    const list = (
+      await t.app.inject({ url: '/v1/me/bookmarks?type=group', headers: member!.headers })
+    ).json() as Json;
+    expect(list.items).toEqual([
+      { type: 'group', id: family.id, name: 'Kim family', savedAt: expect.any(String) },
+    ]);
+
+    // Leaving the private group hides it from the bookmarks and refuses further changes (404, as the group
+    // now is to them); the row stays, so the count still holds it.
+    const left = await t.app.inject({
+      method: 'POST',
+      url: `/v1/groups/${family.id}/leave`,
+      headers: member!.headers,
+    });
+    expect(left.statusCode).toBe(204);
+    expect(
+      ((await t.app.inject({ url: '/v1/me/bookmarks', headers: member!.headers })).json() as Json).items,
+    ).toEqual([]);
+    expect((await react('DELETE', `/groups/${family.id}/bookmark`, member!)).statusCode).toBe(404);
+    expect((await react('PUT', `/groups/${family.id}/bookmark`, cousin!)).json()).toMatchObject({
+      likeCount: 2,
+      bookmarkCount: 2,
+    });
+    // Kicked is the same as left.
+    const kicked = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/groups/${family.id}/members/${cousin!.userId}`,
+      headers: family.owner.headers,
+    });
+    expect(kicked.statusCode).toBe(204);
+    expect(
+      ((await t.app.inject({ url: '/v1/me/likes', headers: cousin!.headers })).json() as Json).items,
+    ).toEqual([]);
+    expect((await react('DELETE', `/groups/${family.id}/like`, cousin!)).statusCode).toBe(404);
+
+    // A public group one leaves stays likeable and listed: anyone may see it.
+    const [runner] = await withMembers(t, crew.id, 1);
+    await react('PUT', `/groups/${crew.id}/bookmark`, runner!);
+    await t.app.inject({ method: 'POST', url: `/v1/groups/${crew.id}/leave`, headers: runner!.headers });
+    expect(
+      ((await t.app.inject({ url: '/v1/me/bookmarks', headers: runner!.headers })).json() as Json).items,
+    ).toEqual([{ type: 'group', id: crew.id, name: 'Han River Runners', savedAt: expect.any(String) }]);
+
+    // A deleted group is 404 to everyone and leaves every list, its owner's included.
+    const liked = (
+      await t.app.inject({ url: '/v1/me/likes?type=group', headers: people[0]!.headers })
+    ).json() as Json;
+    expect(liked.items).toEqual([
+      { type: 'group', id: crew.id, name: 'Han River Runners', savedAt: expect.any(String) },
+    ]);
+    const deleted = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/groups/${crew.id}`,
+      headers: crew.owner.headers,
+    });
+    expect(deleted.statusCode).toBe(204);
+    for (const who of [people[0]!, crew.owner]) {
+      expect((await react('PUT', `/groups/${crew.id}/like`, who)).statusCode).toBe(404);
+      expect((await react('DELETE', `/groups/${crew.id}/like`, who)).statusCode).toBe(404);
+    }
+    expect(
+      ((await t.app.inject({ url: '/v1/me/likes', headers: people[0]!.headers })).json() as Json).items,
+    ).toEqual([]);
+    expect(
+      ((await t.app.inject({ url: '/v1/me/bookmarks', headers: runner!.headers })).json() as Json).items,
+    ).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@ import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { login, signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
 import { ManualClock } from '../helpers/clock.js';
 import { createEvent, join } from '../helpers/events.js';
+import { addInvited, createGroup, withMembers } from '../helpers/groups.js';
 import type { Json } from '../helpers/http.js';
 
 const YEOUIDO = { lat: 37.5283, lng: 126.9326 };
@@ -428,56 +429,60 @@ describe('discovery: search, filters, sorts, keyset pages, visibility, map, mine
   });
 
   it("group filter: members see the group's events, others its public ones; a private group is 404 to outsiders", async () => {
-    const owner = await signUpWithEmail(t);
-    const member = await signUpWithEmail(t);
     const outsider = await signUpWithEmail(t);
-    const publicGroup = '11111111-1111-4111-8111-111111111111';
-    const privateGroup = '22222222-2222-4222-8222-222222222222';
-    // The groups module is built elsewhere: its directory port is played by a double here. Everything else
-    // (routes, services, policies, SQL) is the production path.
-    const groups: Record<string, { visibility: 'public' | 'private'; members: string[] }> = {
-      [publicGroup]: { visibility: 'public', members: [owner.userId, member.userId] },
-      [privateGroup]: { visibility: 'private', members: [owner.userId, member.userId] },
-    };
-    Object.assign(t.app.modules.groups, {
-      findGroup: async (_exec: unknown, id: string) =>
-        groups[id] ? { id, ownerId: owner.userId, visibility: groups[id].visibility, name: 'Crew' } : null,
-      membership: async (_exec: unknown, id: string, userId: string) =>
-        groups[id]?.members.includes(userId) ? { role: 'member', displayName: null } : null,
-    });
-    try {
-      const w = word();
-      const open = await make({ title: `${w} open`, groupId: publicGroup }, owner);
-      const membersOnly = await make(
-        { title: `${w} members`, groupId: publicGroup, visibility: 'private' },
-        owner,
-      );
-      const secret = await make({ title: `${w} secret`, groupId: privateGroup }, owner);
-      expect(secret.body.visibility).toBe('private');
+    const crew = await createGroup(t, { name: 'Yeouido Crew', visibility: 'public', joinPolicy: 'open' });
+    const owner = crew.owner;
+    const [member] = await withMembers(t, crew.id, 1);
+    const family = await createGroup(t, { name: 'Kim family', visibility: 'private' }, owner);
+    await addInvited(t, family, [member!]);
 
-      expect(new Set(await ids(`groupId=${publicGroup}`, member))).toEqual(
-        new Set([open.id, membersOnly.id]),
-      );
-      expect(await ids(`groupId=${publicGroup}`, outsider)).toEqual([open.id]);
-      expect(await ids(`groupId=${publicGroup}`)).toEqual([open.id]);
-      expect(await ids(`groupId=${privateGroup}`, member)).toEqual([secret.id]);
-      for (const who of [outsider, undefined]) {
-        const res = await search(`groupId=${privateGroup}`, who);
-        expect(res.statusCode).toBe(404);
-        expect((res.json() as Json).code).toBe('NOT_FOUND');
-      }
-      expect((await search(`groupId=33333333-3333-4333-8333-333333333333`, member)).statusCode).toBe(404);
-      // Without the group filter, members-only events are not listed, even to members.
-      expect(await ids(`q=${w}`, member)).toEqual([open.id]);
-      const pins = (
-        await t.app.inject({
-          url: `/v1/events/map?groupId=${privateGroup}&lat=${YEOUIDO.lat}&lng=${YEOUIDO.lng}&radiusKm=1`,
-          headers: outsider.headers,
-        })
-      ).statusCode;
-      expect(pins).toBe(404);
-    } finally {
-      Object.assign(t.app.modules.groups, { findGroup: async () => null, membership: async () => null });
+    const w = word();
+    const open = await make({ title: `${w} open`, groupId: crew.id }, owner);
+    const membersOnly = await make(
+      { title: `${w} members`, groupId: crew.id, visibility: 'private' },
+      member,
+    );
+    const secret = await make({ title: `${w} secret`, groupId: family.id }, owner);
+    expect(secret.body.visibility).toBe('private');
+
+    expect(new Set(await ids(`groupId=${crew.id}`, member))).toEqual(new Set([open.id, membersOnly.id]));
+    expect(new Set(await ids(`groupId=${crew.id}`, owner))).toEqual(new Set([open.id, membersOnly.id]));
+    expect(await ids(`groupId=${crew.id}`, outsider)).toEqual([open.id]);
+    expect(await ids(`groupId=${crew.id}`)).toEqual([open.id]);
+    expect(await ids(`groupId=${family.id}`, member)).toEqual([secret.id]);
+    for (const who of [outsider, undefined]) {
+      const res = await search(`groupId=${family.id}`, who);
+      expect(res.statusCode).toBe(404);
+      expect((res.json() as Json).code).toBe('NOT_FOUND');
+    }
+    expect((await search(`groupId=33333333-3333-4333-8333-333333333333`, member)).statusCode).toBe(404);
+    // Without the group filter, members-only events are not listed, even to members.
+    expect(await ids(`q=${w}`, member)).toEqual([open.id]);
+    const pins = await t.app.inject({
+      url: `/v1/events/map?groupId=${family.id}&lat=${YEOUIDO.lat}&lng=${YEOUIDO.lng}&radiusKm=1`,
+      headers: outsider.headers,
+    });
+    expect(pins.statusCode).toBe(404);
+
+    // Leaving the private group: it is then 404 to the one who left, and its events with it.
+    const left = await t.app.inject({
+      method: 'POST',
+      url: `/v1/groups/${family.id}/leave`,
+      headers: member!.headers,
+    });
+    expect(left.statusCode).toBe(204);
+    expect((await search(`groupId=${family.id}`, member)).statusCode).toBe(404);
+    expect(await ids(`groupId=${family.id}`, owner)).toEqual([secret.id]);
+
+    // A deleted group is 404 to everyone, its members included.
+    const deleted = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/groups/${crew.id}`,
+      headers: owner.headers,
+    });
+    expect(deleted.statusCode).toBe(204);
+    for (const who of [owner, member, undefined]) {
+      expect((await search(`groupId=${crew.id}`, who)).statusCode).toBe(404);
     }
   });
 });

@@ -64,3 +64,17 @@ export async function groupTopics(t: TestApp, groupId: string): Promise<string[]
   );
   return rows.map((r) => r.topic);
 }
+
+/** Invites each person (as the group's owner) and has them accept: the way into a private or invite-only group. */
+export async function addInvited(t: TestApp, group: CreatedGroup, people: SignedUp[]): Promise<void> {
+  for (const p of people) {
+    const invitationId = await inviteUser(t, group.id, group.owner, p.userId);
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/v1/group-invitations/${invitationId}/accept`,
+      headers: p.headers,
+      payload: {},
+    });
+    if (res.statusCode !== 200) throw new Error(`accept failed: ${res.statusCode} ${res.body}`);
+  }
+}

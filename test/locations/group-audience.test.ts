@@ -1,132 +1,278 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GroupDirectory } from '../../src/modules/events/event-access.js';
-import { LiveMapService, mapRoom } from '../../src/modules/locations/live-map.service.js';
-import { LocationsRepository } from '../../src/modules/locations/locations.repository.js';
-import { LocationService } from '../../src/modules/locations/locations.service.js';
-import type { MoimSocket } from '../../src/realtime/gateway.js';
-import type { Actor } from '../../src/shared/context.js';
-import { signUpWithEmail } from '../helpers/accounts.js';
+import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { ManualClock } from '../helpers/clock.js';
+import { addInvited, createGroup, type CreatedGroup } from '../helpers/groups.js';
 import type { Json } from '../helpers/http.js';
+import { connectSocket, emitAck, nextEvent, type TestSocket } from '../helpers/sockets.js';
+
+const PUSH_MS = 200;
+const HOME = { lat: 37.5665, lng: 126.978 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Group audiences through the module's real services and store, with a group directory standing in for the
- * groups module (not wired into the app yet): members share and watch, others get 404, and leaving the group
- * ends the share and the watching. Once the groups module lands this belongs in locations.test.ts, over sockets.
+ * Group maps through the real groups module and real sockets: members share to their group and watch its map,
+ * everyone else gets 404; leaving, being removed and the group's deletion end the shares and the watching, at
+ * once through the outbox, or by the periodic checks when a departure was missed.
  */
 describe('live location: group audience', () => {
   let t: TestApp;
-  const GROUP = '7c1e9d0a-1b2c-4d3e-8f40-5a6b7c8d9e0f';
-  const members = new Set<string>();
-  const groups: GroupDirectory = {
-    findGroup: async (_db, id) =>
-      id === GROUP ? { id, ownerId: '', visibility: 'private', name: 'Family' } : null,
-    membership: async (_db, id, userId) =>
-      id === GROUP && members.has(userId) ? { role: 'member', displayName: null } : null,
-  };
-  let service: LocationService;
-  let maps: LiveMapService;
+  const clock = new ManualClock();
+  const open: TestSocket[] = [];
 
   beforeAll(async () => {
-    t = await buildTestApp();
-    const { infra } = t;
-    const config = { ...infra.config.locations, pushIntervalMs: 50 };
-    const repo = new LocationsRepository();
-    const common = {
-      repo,
-      db: infra.database.db,
-      clock: infra.clock,
-      store: infra.locations,
-      logger: infra.logger,
-      config,
-    };
-    service = new LocationService({
-      ...common,
-      unitOfWork: infra.outbox.unitOfWork,
-      groups,
-      realtime: infra.realtime,
+    t = await buildTestApp({
+      listen: true,
+      clock,
+      env: { LOCATION_PUSH_INTERVAL_MS: String(PUSH_MS), LOCATION_WRITE_BATCH_MS: '20' },
     });
-    maps = new LiveMapService({ ...common, locations: service });
+    await t.app.modules.locations.start();
   });
   afterAll(async () => {
-    await service.stop();
+    for (const s of open) s.close();
+    await t.app.modules.locations.stop();
     await t.close();
   });
 
-  /** A socket as far as the live map needs one: its rooms and what it was sent. */
-  const fakeSocket = (id: string) => {
-    const rooms = new Set<string>();
-    const sent: [string, Json][] = [];
-    const socket = {
-      id,
-      connected: true,
-      rooms,
-      join: async (r: string) => void rooms.add(r),
-      leave: async (r: string) => void rooms.delete(r),
-      emit: (event: string, payload: Json) => sent.push([event, payload]),
-    };
-    return { socket: socket as unknown as MoimSocket, rooms, sent };
+  const connect = async (who: SignedUp) => {
+    const s = await connectSocket(t.url, { token: who.accessToken });
+    open.push(s);
+    return s;
   };
-  const actor = (u: { userId: string; sessionId: string }): Actor => ({ ...u, role: 'user' });
-
-  it('members share and watch; outsiders get 404; leaving the group ends both', async () => {
-    const mom = await signUpWithEmail(t);
-    const kid = await signUpWithEmail(t);
-    const stranger = await signUpWithEmail(t);
-    members.add(mom.userId).add(kid.userId);
-
-    const audience = { type: 'group' as const, groupId: GROUP };
-    await expect(
-      service.startShare(actor(stranger), { audience, precision: 'exact', durationMinutes: 60 }),
-    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    const share = await service.startShare(actor(kid), { audience, precision: 'exact', durationMinutes: 60 });
-    expect(share).toMatchObject({ audience: { type: 'group', id: GROUP }, active: true });
-
-    const outsider = fakeSocket('x');
-    await expect(
-      maps.subscribe(outsider.socket, stranger.userId, { type: 'group', groupId: GROUP }),
-    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
-
-    expect(await service.update(kid.userId, 37.5, 127.0)).toBe(1);
-    await service.flushPositions();
-    const watcher = fakeSocket('w');
-    const sub = await maps.subscribe(watcher.socket, mom.userId, { type: 'group', groupId: GROUP });
-    expect(watcher.rooms.has(mapRoom('group', GROUP))).toBe(true);
-    expect(sub.frame.people).toEqual([
-      expect.objectContaining({
-        userId: kid.userId,
-        lat: expect.closeTo(37.5, 5),
-        lng: expect.closeTo(127.0, 5),
-        precision: 'exact',
-        distanceM: null,
-      }),
-    ]);
-
-    // The kid leaves the group: the groups module calls leftGroup in its transaction.
-    members.delete(kid.userId);
-    await t.infra.outbox.unitOfWork(async (ctx) => {
-      await service.endAudienceShares(ctx, 'group', GROUP, 'audience_left', kid.userId);
+  const share = (who: SignedUp, groupId: string, precision = 'exact') =>
+    t.app.inject({
+      method: 'POST',
+      url: '/v1/me/location/shares',
+      headers: who.headers,
+      payload: { audience: { type: 'group', groupId }, precision, durationMinutes: 60 },
     });
-    expect(await service.update(kid.userId, 37.51, 127.01)).toBe(0);
-    await maps.tick();
-    const frames = watcher.sent.filter(([e]) => e === 'location:frame').map(([, f]) => f);
-    expect(frames.at(-1)!.people).toEqual([]);
+  const update = (s: TestSocket, p: { lat: number; lng: number }) => {
+    // One update per second per person: each one is a second later.
+    clock.advance(1_000);
+    return emitAck<Json>(s, 'location:update', p);
+  };
+  const watch = async (s: TestSocket, groupId: string) =>
+    (await emitAck<Json>(s, 'location:subscribe', { layer: { type: 'group', groupId } })) as Json;
+  const frameWhere = (s: TestSocket, test: (f: Json) => boolean, timeoutMs = 5_000) =>
+    new Promise<Json>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        s.off('location:frame', on);
+        reject(new Error('no matching location:frame'));
+      }, timeoutMs);
+      const on = (f: Json) => {
+        if (!test(f)) return;
+        clearTimeout(timer);
+        s.off('location:frame', on);
+        resolve(f);
+      };
+      s.on('location:frame', on);
+    });
+  /** Every frame a socket receives from now on. */
+  const record = (s: TestSocket) => {
+    const frames: Json[] = [];
+    s.on('location:frame', (f: Json) => frames.push(f));
+    return frames;
+  };
+  const shows = (userId: string) => (f: Json) => (f.people as Json[]).some((p) => p.userId === userId);
+  const showsNot = (userId: string) => (f: Json) => !shows(userId)(f);
+  const shares = async (who: SignedUp) =>
+    ((await t.app.inject({ url: '/v1/me/location/shares', headers: who.headers })).json() as Json)
+      .items as Json[];
 
-    // Without the groups module's call, the periodic check ends the share of someone no longer a member.
-    const again = await service.startShare(actor(mom), { audience, precision: '1km', durationMinutes: 60 });
-    members.delete(mom.userId);
-    expect(await service.recheckGroupShares()).toBe(1);
-    expect(await service.listShares(actor(mom))).toEqual([
-      expect.objectContaining({ id: again.id, active: false, stopReason: 'audience_left' }),
-    ]);
+  /** A private family: its owner (mom) and the members invited and accepted. */
+  async function family(n: number): Promise<{ group: CreatedGroup; members: SignedUp[] }> {
+    const group = await createGroup(t, { name: 'Kim family', kind: 'family', visibility: 'private' });
+    const members = await Promise.all(Array.from({ length: n }, () => signUpWithEmail(t)));
+    await addInvited(t, group, members);
+    await t.infra.outbox.drain();
+    return { group, members };
+  }
 
-    // Mom leaves too: her socket leaves the group's room (on every node) and the next tick ends her watching.
-    watcher.rooms.delete(mapRoom('group', GROUP));
-    await maps.tick();
-    expect(watcher.sent.at(-1)).toEqual([
-      'location:unsubscribed',
-      { subscriptionId: sub.subscriptionId, reason: 'audience_left' },
+  it('members share to the group and watch its map; outsiders, and members of other groups, get 404', async () => {
+    const { group, members } = await family(1);
+    const mom = group.owner;
+    const kid = members[0]!;
+    const stranger = await signUpWithEmail(t);
+    const other = await createGroup(
+      t,
+      { name: 'Other crew', visibility: 'public', joinPolicy: 'open' },
+      stranger,
+    );
+
+    const sStranger = await connect(stranger);
+    for (const s of [await share(stranger, group.id), await share(kid, other.id)]) {
+      expect(s.statusCode).toBe(404);
+      expect((s.json() as Json).code).toBe('NOT_FOUND');
+    }
+    expect(((await watch(sStranger, group.id)).error as Json).code).toBe('NOT_FOUND');
+    // A public group's map is for its members too.
+    const sKid = await connect(kid);
+    expect(((await watch(sKid, other.id)).error as Json).code).toBe('NOT_FOUND');
+
+    const started = await share(kid, group.id);
+    expect(started.statusCode, started.body).toBe(201);
+    expect(started.json()).toMatchObject({ audience: { type: 'group', id: group.id }, active: true });
+
+    const sMom = await connect(mom);
+    const sub = await watch(sMom, group.id);
+    expect(sub).toMatchObject({
+      ok: true,
+      data: { subscriptionId: expect.any(String), intervalMs: PUSH_MS },
+    });
+    const seen = frameWhere(sMom, shows(kid.userId));
+    expect(await update(sKid, HOME)).toEqual({ ok: true, data: { shares: 1 } });
+    const person = ((await seen).people as Json[]).find((p) => p.userId === kid.userId)!;
+    expect(person).toMatchObject({ shareId: started.json().id, precision: 'exact', distanceM: null });
+    expect(person.lat).toBeCloseTo(HOME.lat, 5);
+    expect(person.lng).toBeCloseTo(HOME.lng, 5);
+  });
+
+  it('leaving or being removed ends the share and the watching at once; the others stop seeing them', async () => {
+    const { group, members } = await family(2);
+    const mom = group.owner;
+    const [kid, dad] = members as [SignedUp, SignedUp];
+    const [sMom, sKid, sDad] = await Promise.all([connect(mom), connect(kid), connect(dad)]);
+    const kidShare = (await share(kid, group.id)).json() as Json;
+    const dadShare = (await share(dad, group.id, '100m')).json() as Json;
+    await watch(sMom, group.id);
+    const kidSub = (await watch(sKid, group.id)).data as Json;
+    const dadSub = (await watch(sDad, group.id)).data as Json;
+    const both = frameWhere(sMom, (f) => shows(kid.userId)(f) && shows(dad.userId)(f));
+    await update(sKid, HOME);
+    await update(sDad, HOME);
+    await both;
+
+    // The kid leaves: their share ends, they are told, their map closes, and mom no longer sees them.
+    const ended = nextEvent<Json>(sKid, 'location:share_ended');
+    const unsubscribed = nextEvent<Json>(sKid, 'location:unsubscribed');
+    const gone = frameWhere(sMom, showsNot(kid.userId));
+    const left = await t.app.inject({
+      method: 'POST',
+      url: `/v1/groups/${group.id}/leave`,
+      headers: kid.headers,
+    });
+    expect(left.statusCode).toBe(204);
+    await t.infra.outbox.drain();
+    expect(await ended).toEqual({ shareId: kidShare.id, reason: 'audience_left' });
+    expect(await unsubscribed).toEqual({ subscriptionId: kidSub.subscriptionId, reason: 'audience_left' });
+    expect((await gone).people).toEqual([expect.objectContaining({ userId: dad.userId })]);
+    // The kid's app keeps sending: nothing of it reaches anyone, and no frame of the map reaches the kid.
+    const kidFrames = record(sKid);
+    const momFrames = record(sMom);
+    expect(await update(sKid, { lat: HOME.lat + 0.01, lng: HOME.lng })).toEqual({
+      ok: true,
+      data: { shares: 0 },
+    });
+    await update(sDad, { lat: HOME.lat + 0.02, lng: HOME.lng });
+    await sleep(3 * PUSH_MS);
+    expect(kidFrames).toEqual([]);
+    expect(momFrames.filter(shows(kid.userId))).toEqual([]);
+    expect(momFrames.filter(shows(dad.userId)).length).toBeGreaterThan(0);
+    expect(await shares(kid)).toEqual([
+      expect.objectContaining({ id: kidShare.id, active: false, stopReason: 'audience_left' }),
     ]);
-    expect(maps.size).toBe(0);
+    expect(((await watch(sKid, group.id)).error as Json).code).toBe('NOT_FOUND');
+
+    // Dad is removed by mom: the same.
+    const dadEnded = nextEvent<Json>(sDad, 'location:share_ended');
+    const dadUnsubscribed = nextEvent<Json>(sDad, 'location:unsubscribed');
+    const dadGone = frameWhere(sMom, showsNot(dad.userId));
+    const kicked = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/groups/${group.id}/members/${dad.userId}`,
+      headers: mom.headers,
+    });
+    expect(kicked.statusCode).toBe(204);
+    await t.infra.outbox.drain();
+    expect(await dadEnded).toEqual({ shareId: dadShare.id, reason: 'audience_left' });
+    expect(await dadUnsubscribed).toEqual({ subscriptionId: dadSub.subscriptionId, reason: 'audience_left' });
+    expect((await dadGone).people).toEqual([]);
+    expect(await update(sDad, HOME)).toEqual({ ok: true, data: { shares: 0 } });
+    expect((await share(dad, group.id)).statusCode).toBe(404);
+  });
+
+  it("deleting the group ends every share to it and every member's watching", async () => {
+    const { group, members } = await family(1);
+    const mom = group.owner;
+    const kid = members[0]!;
+    const [sMom, sKid] = await Promise.all([connect(mom), connect(kid)]);
+    const momShare = (await share(mom, group.id)).json() as Json;
+    const kidShare = (await share(kid, group.id)).json() as Json;
+    const momSub = (await watch(sMom, group.id)).data as Json;
+    const kidSub = (await watch(sKid, group.id)).data as Json;
+    const seen = Promise.all([frameWhere(sMom, shows(kid.userId)), frameWhere(sKid, shows(mom.userId))]);
+    await update(sKid, HOME);
+    await update(sMom, HOME);
+    await seen;
+
+    const told = [sMom, sKid].map((s) => nextEvent<Json>(s, 'location:share_ended'));
+    const closed = [sMom, sKid].map((s) => nextEvent<Json>(s, 'location:unsubscribed'));
+    const deleted = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/groups/${group.id}`,
+      headers: mom.headers,
+    });
+    expect(deleted.statusCode).toBe(204);
+    await t.infra.outbox.drain();
+    expect(await Promise.all(told)).toEqual([
+      { shareId: momShare.id, reason: 'audience_left' },
+      { shareId: kidShare.id, reason: 'audience_left' },
+    ]);
+    expect(await Promise.all(closed)).toEqual([
+      { subscriptionId: momSub.subscriptionId, reason: 'audience_left' },
+      { subscriptionId: kidSub.subscriptionId, reason: 'audience_left' },
+    ]);
+    const frames = [record(sMom), record(sKid)];
+    expect(await update(sKid, HOME)).toEqual({ ok: true, data: { shares: 0 } });
+    expect(await update(sMom, HOME)).toEqual({ ok: true, data: { shares: 0 } });
+    await sleep(3 * PUSH_MS);
+    expect(frames).toEqual([[], []]);
+    for (const who of [mom, kid]) {
+      expect((await shares(who)).filter((s) => s.active)).toEqual([]);
+      expect((await share(who, group.id)).statusCode).toBe(404);
+    }
+  });
+
+  it('a departure the outbox has not delivered is caught by the periodic checks', async () => {
+    const { group, members } = await family(1);
+    const mom = group.owner;
+    const kid = members[0]!;
+    const [sMom, sKid] = await Promise.all([connect(mom), connect(kid)]);
+    const kidShare = (await share(kid, group.id)).json() as Json;
+    await watch(sMom, group.id);
+    const kidSub = (await watch(sKid, group.id)).data as Json;
+    const seen = frameWhere(sMom, shows(kid.userId));
+    await update(sKid, HOME);
+    await seen;
+
+    // Hold the outbox, so the groups module's group.member_left is not delivered.
+    await t.infra.outbox.stop();
+    try {
+      const left = await t.app.inject({
+        method: 'POST',
+        url: `/v1/groups/${group.id}/leave`,
+        headers: kid.headers,
+      });
+      expect(left.statusCode).toBe(204);
+      // The map rechecks each subscriber's membership every 30 s: the kid's map closes.
+      const unsubscribed = nextEvent<Json>(sKid, 'location:unsubscribed');
+      clock.advance(31_000);
+      expect(await unsubscribed).toEqual({ subscriptionId: kidSub.subscriptionId, reason: 'audience_left' });
+      // The minute's share check ends the share of someone no longer a member.
+      const gone = frameWhere(sMom, showsNot(kid.userId));
+      const ended = nextEvent<Json>(sKid, 'location:share_ended');
+      expect(await t.app.modules.locations.service.recheckGroupShares()).toBe(1);
+      expect(await ended).toEqual({ shareId: kidShare.id, reason: 'audience_left' });
+      await gone;
+      expect(await update(sKid, HOME)).toEqual({ ok: true, data: { shares: 0 } });
+      expect(await t.app.modules.locations.service.recheckGroupShares()).toBe(0);
+    } finally {
+      t.infra.outbox.start();
+    }
+    // The late delivery finds nothing more to end.
+    await t.infra.outbox.drain();
+    expect(await shares(kid)).toEqual([
+      expect.objectContaining({ id: kidShare.id, active: false, stopReason: 'audience_left' }),
+    ]);
   });
 });

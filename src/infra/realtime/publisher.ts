@@ -30,7 +30,10 @@ export function createRealtimePublisher(
   let emitter: Emitter | undefined;
   const target = () => {
     if (gateway.attached) return gateway.server;
-    if (redis) return (emitter ??= new Emitter(redis.client, { key: `${redis.prefix}socket.io` }));
+    if (redis)
+      return (emitter ??= new Emitter(quietPublisher(redis.client, logger), {
+        key: `${redis.prefix}socket.io`,
+      }));
     return undefined;
   };
   const run = (what: string, fn: (t: NonNullable<ReturnType<typeof target>>) => void) => {
@@ -57,5 +60,20 @@ export function createRealtimePublisher(
     join(room, rooms) {
       run('join', (t) => t.in(room).socketsJoin(rooms));
     },
+  };
+}
+
+/**
+ * The emitter calls `publish` and drops the promise, so a failed publish (Redis down, or closed while a last
+ * socket event is handled during shutdown) would be an unhandled rejection, which ends the process. Delivery
+ * is best effort: log it instead.
+ */
+function quietPublisher(client: Redis, logger: Logger) {
+  return {
+    publish: (channel: string, message: string | Buffer) =>
+      client.publish(channel, message).catch((err: unknown) => {
+        logger.warn({ err }, 'realtime publish failed');
+        return 0;
+      }),
   };
 }

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { IsoDateTime, Uuid } from '../../http/schemas.js';
+import { IsoDateTime, Page, Uuid, withExamples } from '../../http/schemas.js';
 
 /** Request and response shapes of live location, over HTTP and the socket alike. */
 
@@ -202,3 +202,12 @@ export const AccessLogEntry = Type.Object(
   },
 );
 export type AccessLogView = Static<typeof AccessLogEntry>;
+
+export const ShareList = withExamples(Type.Object({ items: Type.Array(Type.Ref('LocationShare')) }), {
+  items: (ShareResponse as unknown as { examples: ShareView[] }).examples,
+});
+
+export const AccessLogPage = withExamples(Page(Type.Ref('LocationAccess')), {
+  items: (AccessLogEntry as unknown as { examples: Static<typeof AccessLogEntry>[] }).examples,
+  nextCursor: null,
+});

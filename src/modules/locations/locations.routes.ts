@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { actorOf } from '../../http/auth.js';
-import { errorResponses, IdParams, Page, PageQuery } from '../../http/schemas.js';
-import { AccessLogEntry, ShareResponse, StartShareBody } from './locations.dto.js';
+import { errorResponses, IdParams, PageQuery } from '../../http/schemas.js';
+import { AccessLogEntry, AccessLogPage, ShareList, ShareResponse, StartShareBody } from './locations.dto.js';
 import type { LocationsModule } from './locations.module.js';
 
 const tags = ['location'];
@@ -50,7 +50,7 @@ export const locationsRoutes: FastifyPluginAsyncTypebox<{ locations: LocationsMo
         tags,
         summary: 'My location shares',
         description: 'Active ones first, then the latest 100 ended ones.',
-        response: { 200: Type.Object({ items: Type.Array(ShareRef) }), ...errorResponses() },
+        response: { 200: ShareList, ...errorResponses() },
       },
     },
     async (request) => ({ items: await service.listShares(actorOf(request)) }),
@@ -84,7 +84,7 @@ export const locationsRoutes: FastifyPluginAsyncTypebox<{ locations: LocationsMo
           'Every delivery of my position to someone else, counted per viewer and share over short spans, newest ' +
           'first; kept LOCATION_ACCESS_LOG_DAYS days.',
         querystring: PageQuery,
-        response: { 200: Page(Type.Ref('LocationAccess')), ...errorResponses() },
+        response: { 200: AccessLogPage, ...errorResponses() },
       },
     },
     async (request) =>

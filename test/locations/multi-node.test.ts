@@ -1,13 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servicesMode } from '../helpers/app.js';
-import { openTestDatabase } from '../helpers/database.js';
+import { startCluster, type Cluster } from '../helpers/cluster.js';
 import type { Json } from '../helpers/http.js';
-import { freePort, spawnMoim, waitForExit, waitForReady } from '../helpers/process.js';
-import { connectSocket, emitAck, type TestSocket } from '../helpers/sockets.js';
+import { emitAck } from '../helpers/sockets.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -17,77 +12,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * sees them; stopped through node A, node B's subscriber receives nothing more of it.
  */
 describe.runIf(servicesMode)('live location across two server processes', () => {
-  const nodes: { url: string; proc: ReturnType<typeof spawnMoim> }[] = [];
-  const sockets: TestSocket[] = [];
-  let dataDir: string;
-
+  let cluster: Cluster;
   beforeAll(async () => {
-    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'moim-loc-nodes-'));
-    const opened = await openTestDatabase(inject('dbTemplate'));
-    await opened.database.close();
-    const shared = {
-      DATABASE_URL: opened.url!,
-      REDIS_URL: process.env.REDIS_URL ?? '',
-      REDIS_PREFIX: `moim:loc:${randomBytes(4).toString('hex')}:`,
-      DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_MINUTE: '100000',
-      LOCATION_PUSH_INTERVAL_MS: '500',
-    };
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      const proc = spawnMoim(['start'], {
-        ...shared,
-        PORT: String(port),
-        JOBS_IN_PROCESS: i === 0 ? 'true' : 'false',
-      });
-      const url = `http://127.0.0.1:${port}`;
-      await waitForReady(`${url}/health/ready`);
-      nodes.push({ url, proc });
-    }
+    cluster = await startCluster(2, { LOCATION_PUSH_INTERVAL_MS: '500' });
   }, 400_000);
-
-  afterAll(async () => {
-    for (const s of sockets) s.close();
-    for (const { proc } of nodes) {
-      proc.kill('SIGTERM');
-      await waitForExit(proc, 60_000).catch(() => undefined);
-    }
-    await fs.rm(dataDir, { recursive: true, force: true });
-  });
-
-  async function api(
-    node: number,
-    method: string,
-    url: string,
-    body?: unknown,
-    token?: string,
-  ): Promise<Json> {
-    const res = await fetch(nodes[node]!.url + url, {
-      method,
-      headers: {
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-  }
-  const signUp = async (node: number) => {
-    const body = await api(node, 'POST', '/v1/auth/signup/email', {
-      email: `l${randomBytes(5).toString('hex')}@example.com`,
-      password: `pw-${randomBytes(8).toString('hex')}`,
-      nickname: `loc_${randomBytes(4).toString('hex')}`,
-    });
-    return { userId: body.user.id as string, token: body.tokens.accessToken as string };
-  };
-  const connect = async (node: number, token: string) => {
-    const s = await connectSocket(nodes[node]!.url, { token });
-    sockets.push(s);
-    return s;
-  };
+  afterAll(() => cluster.close());
+  const api: Cluster['api'] = (...args: Parameters<Cluster['api']>) => cluster.api(...args);
+  const signUp = (node: number) => cluster.signUp(node);
+  const connect = (node: number, token: string) => cluster.connect(node, token);
 
   it('a subscriber on node B sees a sharer on node A, and nothing more once the share stops', async () => {
     const a = await signUp(0);

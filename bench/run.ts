@@ -1,4 +1,5 @@
 import { auth } from './auth.js';
+import { chat } from './chat.js';
 import { http } from './http.js';
 import { commandLine, OPTIONS_HELP, parseOptions, UsageError, type BenchEntry } from './lib/bench.js';
 import { detectPinning, pinSelf } from './lib/cpu.js';
@@ -15,6 +16,11 @@ const BENCHMARKS: Record<string, BenchEntry> = {
     summary: 'GET /v1/me (token check + one read) and POST /v1/auth/refresh on PostgreSQL vs bare Fastify',
     run: auth,
     defaults: { connections: 64 },
+  },
+  chat: {
+    summary: 'chat:send ack and delivery latency, sockets in conversations of 20, vs a Socket.IO echo server',
+    run: chat,
+    defaults: { connections: 2000, rate: 500, durationSec: 30, warmupSec: 5 },
   },
 };
 
@@ -54,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
     `- Machine: ${machineInfo()}`,
     `- Code: ${codeVersion()}`,
     pinning.enabled
-      ? `- Placement: servers pinned to core ${pinning.serverCore} (\`taskset\`), load generator (autocannon in the bench process) to core ${pinning.loadCore}`
+      ? `- Placement: servers pinned to core ${pinning.serverCore} (\`taskset\`), load generator (the bench process and its load processes) to core ${pinning.loadCore}`
       : `- Placement: not pinned (${pinning.reason}); figures are not comparable with pinned runs`,
   ];
   let body: string;

@@ -1,0 +1,130 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import { processCpuMs, rssMb } from './cpu.js';
+import type { Histogram, Percentiles } from './histogram.js';
+import type { SocketFleet } from './sockets.js';
+
+/** Shared pieces of the realtime benchmarks (chat, location): resource windows, server metrics, tables. */
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function machineBusyMs(): number {
+  let busy = 0;
+  for (const { times } of os.cpus()) busy += times.user + times.nice + times.sys + times.irq;
+  return busy;
+}
+
+/** PostgreSQL and Redis processes on this machine (shared with other people's test runs). */
+function servicePids(): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const comm = fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+      if (comm === 'postgres' || comm.startsWith('redis-server')) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/** % of one core over a window. */
+export interface RealtimeCpu {
+  server: number;
+  /** The socket workers and the bench process. */
+  load: number;
+  /** PostgreSQL and Redis, whoever's queries they ran. */
+  services: number;
+  other: number;
+}
+
+/** Starts a CPU window over the server, the load generator and the services; the returned function ends it. */
+export function realtimeCpuWindow(serverPid: number, fleet: SocketFleet): () => RealtimeCpu {
+  const t0 = performance.now();
+  const machine0 = machineBusyMs();
+  const server0 = processCpuMs(serverPid) ?? 0;
+  const self0 = process.cpuUsage();
+  const fleet0 = fleet.cpuMs();
+  const services = servicePids();
+  const services0 = new Map(services.map((pid) => [pid, processCpuMs(pid) ?? 0]));
+  return () => {
+    const elapsed = performance.now() - t0;
+    const serverMs = (processCpuMs(serverPid) ?? 0) - server0;
+    const self = process.cpuUsage(self0);
+    const loadMs = (self.user + self.system) / 1000 + fleet.cpuMs() - fleet0;
+    let servicesMs = 0;
+    for (const pid of [...services0.keys(), ...servicePids().filter((p) => !services0.has(p))]) {
+      const now = processCpuMs(pid);
+      if (now !== undefined) servicesMs += now - (services0.get(pid) ?? 0);
+    }
+    const busy = machineBusyMs() - machine0;
+    const pct = (ms: number) => Math.round((ms / elapsed) * 100);
+    return {
+      server: pct(serverMs),
+      load: pct(loadMs),
+      services: pct(servicesMs),
+      other: pct(Math.max(0, busy - serverMs - loadMs - servicesMs)),
+    };
+  };
+}
+
+export { rssMb };
+
+/** Moim's own view of a window, from /metrics: event-loop delay and garbage collection. */
+export interface ServerInternals {
+  loopMaxMs: number;
+  loopP99Ms: number;
+  gcMs: number;
+  majorGcMs: number;
+  heapMb: number;
+}
+
+async function scrape(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const values = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line === '') continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const key = m[1]! + (m[2]?.includes('kind="major"') ? ':major' : '');
+    values.set(key, (values.get(key) ?? 0) + Number(m[3]));
+  }
+  return values;
+}
+
+/**
+ * Scrapes /metrics at the start (which also resets the event-loop delay monitor) and returns a function that
+ * scrapes at the end and reports the window.
+ */
+export async function internalsWindow(url: string): Promise<() => Promise<ServerInternals | undefined>> {
+  const before = await scrape(url).catch(() => undefined);
+  return async () => {
+    const after = await scrape(url).catch(() => undefined);
+    if (!before || !after) return undefined;
+    const diff = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    return {
+      loopMaxMs: Math.round((after.get('nodejs_eventloop_lag_max_seconds') ?? 0) * 1000),
+      loopP99Ms: Math.round((after.get('nodejs_eventloop_lag_p99_seconds') ?? 0) * 1000),
+      gcMs: Math.round(diff('nodejs_gc_duration_seconds_sum') * 1000),
+      majorGcMs: Math.round(diff('nodejs_gc_duration_seconds_sum:major') * 1000),
+      heapMb: Math.round((after.get('nodejs_heap_size_used_bytes') ?? 0) / 2 ** 20),
+    };
+  };
+}
+
+export const fmtMs = (n: number) =>
+  Number.isNaN(n) ? '–' : n >= 100 ? String(Math.round(n)) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
+
+export const fmtInt = (n: number) => Math.round(n).toLocaleString('en');
+
+export function percentileCells(h: Histogram | undefined): string[] {
+  const p: Percentiles | undefined = h?.percentiles();
+  if (!p || p.count === 0) return ['–', '–', '–', '–'];
+  return [fmtMs(p.p50), fmtMs(p.p90), fmtMs(p.p99), fmtMs(p.max)];
+}
+
+export function markdownTable(header: string[], rows: (string | number)[][]): string {
+  const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+  return [row(header), row(header.map(() => '---')), ...rows.map(row)].join('\n');
+}

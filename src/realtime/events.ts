@@ -1,5 +1,13 @@
 import type { MessageView } from '../modules/chat/chat.dto.js';
 import type { SyncResult } from '../modules/chat/chat.service.js';
+import type {
+  Audience,
+  Layer,
+  LocationFrame,
+  Precision,
+  ShareView,
+  StopReason,
+} from '../modules/locations/locations.dto.js';
 import type { PresenceView } from '../modules/presence/presence.service.js';
 import type { ErrorBody } from '../shared/errors.js';
 
@@ -42,6 +50,25 @@ export interface ClientToServerEvents {
 
   /** Presence of people I share a group or event with (others are left out of the answer). */
   'presence:query': (payload: { userIds: string[] }, ack: Ack<{ presence: PresenceView[] }>) => void;
+
+  /** Starts sharing my location with an audience (the same as POST /v1/me/location/shares). */
+  'location:share_start': (
+    payload: { audience: Audience; precision: Precision; durationMinutes?: number },
+    ack: Ack<{ share: ShareView }>,
+  ) => void;
+  /** Stops a share at once: nobody receives that share's position afterwards. */
+  'location:share_stop': (payload: { shareId: string }, ack: Ack<{ share: ShareView }>) => void;
+  /**
+   * My current position, at most once a second (sustained; a burst of 2 is tolerated). It goes to my active
+   * shares only, each snapped to its precision; with no active share it is dropped, never stored.
+   */
+  'location:update': (payload: { lat: number; lng: number }, ack: Ack<{ shares: number }>) => void;
+  /** Watches a layer; the first frame comes in the ack, later ones as `location:frame` when something changed. */
+  'location:subscribe': (
+    payload: { layer: Layer },
+    ack: Ack<{ subscriptionId: string; intervalMs: number; frame: LocationFrame }>,
+  ) => void;
+  'location:unsubscribe': (payload: { subscriptionId: string }, ack: Ack<Record<string, never>>) => void;
 }
 
 export interface ServerToClientEvents {
@@ -66,6 +93,16 @@ export interface ServerToClientEvents {
 
   /** Someone I share a group or event with came online or went offline. */
   'presence:changed': (payload: PresenceView) => void;
+
+  /** What a subscription shows now (people, and open events for nearby), pushed only when it changed. */
+  'location:frame': (payload: LocationFrame) => void;
+  /** A subscription ended by the server: left the event or group, the event ended or was cancelled. */
+  'location:unsubscribed': (payload: {
+    subscriptionId: string;
+    reason: 'audience_left' | 'ended' | 'event_cancelled';
+  }) => void;
+  /** One of my shares ended without my asking (expired, session ended, left the audience...). */
+  'location:share_ended': (payload: { shareId: string; reason: StopReason }) => void;
 }
 
 /** Events between server nodes through the adapter (none yet). */

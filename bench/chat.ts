@@ -4,14 +4,14 @@ import { waitForQuiet } from './lib/cpu.js';
 import type { Histogram } from './lib/histogram.js';
 import { startMoim, startServer, stopAll, type ServerProcess } from './lib/processes.js';
 import {
+  errorCount,
   fmtInt,
   fmtMs,
-  internalsWindow,
   markdownTable,
+  measureWindow,
   percentileCells,
-  realtimeCpuWindow,
-  rssMb,
   sleep,
+  unacknowledged,
   type RealtimeCpu,
   type ServerInternals,
 } from './lib/realtime.js';
@@ -186,23 +186,15 @@ async function chatRound(
       kind: 'start',
       params: { ratePerSec: run.rate / fleet.size, timeoutMs: ACK_TIMEOUT_MS } satisfies ChatParams,
     }));
-    await sleep(options.warmupSec * 1000);
-    await fleet.all({ kind: 'reset' });
-    const endInternals = run.databaseUrl ? await internalsWindow(run.server.url) : undefined;
-    const endCpu = realtimeCpuWindow(run.server.pid, fleet);
-    const t0 = performance.now();
-    await sleep(options.durationSec * 1000);
-    const stats = await fleet.stats();
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = endCpu();
-    const internals = await endInternals?.();
-    const rss = rssMb(run.server.pid);
+    const window = await measureWindow(fleet, run.server, {
+      warmupSec: options.warmupSec,
+      durationSec: options.durationSec,
+      internals: run.databaseUrl !== undefined,
+    });
+    const { stats, seconds, cpu, internals } = window;
     await fleet.all({ kind: 'stop' });
     await sleep(DRAIN_MS);
-    const unacked = ((await fleet.all({ kind: 'query', name: 'pending', arg: null })) as number[]).reduce(
-      (a, b) => a + b,
-      0,
-    );
+    const unacked = await unacknowledged(fleet);
     const ranges: SeqRanges = {};
     for (const part of (await fleet.all({ kind: 'query', name: 'ranges', arg: null })) as SeqRanges[]) {
       for (const [id, [from, to]] of Object.entries(part)) {
@@ -246,7 +238,7 @@ async function chatRound(
       loss,
       ...(storedNotSeen === undefined ? {} : { storedNotSeen }),
       cpu,
-      ...(rss === undefined ? {} : { rssMb: rss }),
+      ...(window.rssMb === undefined ? {} : { rssMb: window.rssMb }),
       ...(internals ? { internals } : {}),
       otherBefore: quiet.otherPct,
     };
@@ -266,12 +258,6 @@ async function chatRound(
 }
 
 const timeouts = (r: ChatRound) => (r.counters.timeouts ?? 0) + r.unacked;
-const errorCount = (r: ChatRound) =>
-  Object.entries(r.counters)
-    .filter(([k]) => k.startsWith('error_'))
-    .reduce((s, [, v]) => s + v, 0) +
-  r.failed +
-  (r.counters.disconnects ?? 0);
 
 function report(
   rounds: ChatRound[],
@@ -292,7 +278,7 @@ function report(
       sent: median(rs.map((r) => r.sentPerSec)),
       deliveries: median(rs.map((r) => r.deliveriesPerSec)),
       timeouts: rs.reduce((s, r) => s + timeouts(r), 0),
-      errors: rs.reduce((s, r) => s + errorCount(r), 0),
+      errors: rs.reduce((s, r) => s + errorCount(r.counters, r.failed), 0),
       lost: rs.reduce((s, r) => s + r.loss.lost, 0),
       expected: rs.reduce((s, r) => s + r.loss.expected, 0),
       duplicates: rs.reduce((s, r) => s + r.loss.duplicates, 0),

@@ -1,5 +1,6 @@
 import { auth } from './auth.js';
 import { chat } from './chat.js';
+import { location } from './location.js';
 import { http } from './http.js';
 import { commandLine, OPTIONS_HELP, parseOptions, UsageError, type BenchEntry } from './lib/bench.js';
 import { detectPinning, pinSelf } from './lib/cpu.js';
@@ -21,6 +22,11 @@ const BENCHMARKS: Record<string, BenchEntry> = {
     summary: 'chat:send ack and delivery latency, sockets in conversations of 20, vs a Socket.IO echo server',
     run: chat,
     defaults: { connections: 2000, rate: 500, durationSec: 30, warmupSec: 5 },
+  },
+  location: {
+    summary: 'location:update ack at 1 Hz per socket, nearby frames every 3 s, vs a Socket.IO echo server',
+    run: location,
+    defaults: { connections: 10_000, durationSec: 30, warmupSec: 5 },
   },
 };
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { processCpuMs, rssMb } from './cpu.js';
 import type { Histogram, Percentiles } from './histogram.js';
-import type { SocketFleet } from './sockets.js';
+import type { MergedStats, SocketFleet } from './sockets.js';
 
 /** Shared pieces of the realtime benchmarks (chat, location): resource windows, server metrics, tables. */
 
@@ -127,4 +127,58 @@ export function percentileCells(h: Histogram | undefined): string[] {
 export function markdownTable(header: string[], rows: (string | number)[][]): string {
   const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
   return [row(header), row(header.map(() => '---')), ...rows.map(row)].join('\n');
+}
+
+export interface MeasuredWindow {
+  stats: MergedStats;
+  seconds: number;
+  cpu: RealtimeCpu;
+  internals?: ServerInternals;
+  rssMb?: number;
+}
+
+/**
+ * With the load already running: lets it warm up, clears the workers' histograms and counters, and measures
+ * for the duration (latencies, counters, CPU, server RSS, and Moim's event loop and GC when `internals`).
+ */
+export async function measureWindow(
+  fleet: SocketFleet,
+  server: { pid: number; url: string },
+  opts: { warmupSec: number; durationSec: number; internals: boolean },
+): Promise<MeasuredWindow> {
+  await sleep(opts.warmupSec * 1000);
+  await fleet.all({ kind: 'reset' });
+  const endInternals = opts.internals ? await internalsWindow(server.url) : undefined;
+  const endCpu = realtimeCpuWindow(server.pid, fleet);
+  const t0 = performance.now();
+  await sleep(opts.durationSec * 1000);
+  const stats = await fleet.stats();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = endCpu();
+  const internals = await endInternals?.();
+  const rss = rssMb(server.pid);
+  return {
+    stats,
+    seconds,
+    cpu,
+    ...(internals ? { internals } : {}),
+    ...(rss === undefined ? {} : { rssMb: rss }),
+  };
+}
+
+/** Sends still unacknowledged in all workers (after the drain: timeouts too); stops their timeout sweeps. */
+export async function unacknowledged(fleet: SocketFleet): Promise<number> {
+  const parts = (await fleet.all({ kind: 'query', name: 'pending', arg: null })) as number[];
+  return parts.reduce((a, b) => a + b, 0);
+}
+
+/** Error acknowledgements by code, failed handshakes and dropped sockets. */
+export function errorCount(counters: Record<string, number>, failedHandshakes: number): number {
+  return (
+    Object.entries(counters)
+      .filter(([k]) => k.startsWith('error_'))
+      .reduce((s, [, v]) => s + v, 0) +
+    failedHandshakes +
+    (counters.disconnects ?? 0)
+  );
 }

@@ -85,8 +85,11 @@ async function init(msg: InitMessage): Promise<ConnectResult> {
             settled = true;
             settle();
           });
-          socket.once('connect_error', (err: Error) => {
-            if (errors.size < 5) errors.add(err.message);
+          socket.once('connect_error', (err: Error & { description?: unknown }) => {
+            // A transport error's cause (reset, refused, HTTP status) is in `description`.
+            const cause = err.description as { message?: string; error?: { message?: string } } | undefined;
+            const detail = cause?.error?.message ?? cause?.message;
+            if (errors.size < 5) errors.add(detail ? `${err.message} (${detail})` : err.message);
             if (!settled) {
               failed++;
               settled = true;

@@ -229,6 +229,41 @@ export const ENV = {
     default: '30',
     parse: int(1, 10_080),
   },
+  LOCATION_PUSH_INTERVAL_MS: {
+    doc: 'How often live-location subscribers get a frame (only when what they see changed).',
+    default: '3000',
+    parse: int(100, 60_000),
+  },
+  LOCATION_STALE_SECONDS: {
+    doc: 'A shared position not updated for this long disappears from every map.',
+    default: '120',
+    parse: int(5, 3600),
+  },
+  LOCATION_WRITE_BATCH_MS: {
+    doc: 'Location updates are written to the spatial store in one batch this often (one GEOADD script per batch).',
+    default: '100',
+    parse: int(10, 1000),
+  },
+  LOCATION_SHARE_MAX_MINUTES: {
+    doc: 'Longest a location share may last.',
+    default: '1440',
+    parse: int(1, 10_080),
+  },
+  LOCATION_NEARBY_MAX_RADIUS_M: {
+    doc: 'Largest radius, in metres, of a "people nearby" map subscription.',
+    default: '5000',
+    parse: int(50, 50_000),
+  },
+  LOCATION_ACCESS_LOG_DAYS: {
+    doc: 'How long the record of who received whose position is kept.',
+    default: '30',
+    parse: int(1, 3650),
+  },
+  LOCATION_ACCESS_LOG_FLUSH_SECONDS: {
+    doc: 'How often each node writes its buffered location access records (one row per viewer and share per span).',
+    default: '30',
+    parse: int(1, 3600),
+  },
   JOBS_IN_PROCESS: {
     doc: 'Run job workers and cron schedules inside the API process. Set false when a separate `moim worker` runs them.',
     default: 'true',
@@ -417,6 +452,15 @@ export interface Config {
     ratingWindowDays: number;
     reminderMinutes: number;
   };
+  locations: {
+    pushIntervalMs: number;
+    staleMs: number;
+    writeBatchMs: number;
+    shareMaxMinutes: number;
+    nearbyMaxRadiusM: number;
+    accessLogDays: number;
+    accessLogFlushMs: number;
+  };
   sms:
     | { provider: 'log'; allowedCountries: string[]; hourlyBudget: number }
     | {
@@ -531,6 +575,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       checkInRadiusMeters: p.CHECKIN_RADIUS_METERS,
       ratingWindowDays: p.RATING_WINDOW_DAYS,
       reminderMinutes: p.EVENT_REMINDER_MINUTES,
+    },
+    locations: {
+      pushIntervalMs: p.LOCATION_PUSH_INTERVAL_MS,
+      staleMs: p.LOCATION_STALE_SECONDS * 1000,
+      writeBatchMs: p.LOCATION_WRITE_BATCH_MS,
+      shareMaxMinutes: p.LOCATION_SHARE_MAX_MINUTES,
+      nearbyMaxRadiusM: p.LOCATION_NEARBY_MAX_RADIUS_M,
+      accessLogDays: p.LOCATION_ACCESS_LOG_DAYS,
+      accessLogFlushMs: p.LOCATION_ACCESS_LOG_FLUSH_SECONDS * 1000,
     },
     sms:
       p.SMS_PROVIDER === 'sens'

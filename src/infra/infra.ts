@@ -9,6 +9,7 @@ import { loadKeys, type Keys } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Outbox } from './outbox/outbox.js';
+import { MemoryLocationStore, RedisLocationStore, type LocationStore } from './geo/location-store.js';
 import { MemoryPresenceStore, RedisPresenceStore, type PresenceStore } from './presence/presence-store.js';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './rate-limit/rate-limiter.js';
 import { createRealtimePublisher, type RealtimePublisher } from './realtime/publisher.js';
@@ -35,6 +36,8 @@ export interface Infra {
   limiter: RateLimiter;
   /** Who is connected, across nodes (Redis) or in this process. */
   presence: PresenceStore;
+  /** Live positions by layer, across nodes (Redis GEO) or in this process (a grid index). */
+  locations: LocationStore;
   jobs: JobQueue;
   outbox: Outbox;
   files: FileStore;
@@ -114,6 +117,7 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     redis,
     limiter,
     presence: redis ? new RedisPresenceStore(redis, config.redis.prefix, clock) : new MemoryPresenceStore(),
+    locations: redis ? new RedisLocationStore(redis, config.redis.prefix) : new MemoryLocationStore(),
     jobs,
     outbox,
     files: new LocalFileStore(config.files.dir),

@@ -8,6 +8,8 @@ import { chatRoutes } from './chat/chat.routes.js';
 import { createEventsModule } from './events/events.module.js';
 import { eventsRoutes } from './events/events.routes.js';
 import { devRoutes } from './operations/dev.routes.js';
+import { createLocationsModule } from './locations/locations.module.js';
+import { locationsRoutes } from './locations/locations.routes.js';
 import { createPresenceModule } from './presence/presence.module.js';
 import { presenceRoutes } from './presence/presence.routes.js';
 import { createOperationsModule } from './operations/operations.module.js';
@@ -21,11 +23,11 @@ export function createModules(infra: Infra) {
   const operations = createOperationsModule(infra);
   const accounts = createAccountsModule(infra);
   // Until the groups module lands, no group exists: events are standalone.
-  const events = createEventsModule(infra, {
-    groups: { findGroup: async () => null, membership: async () => null },
-  });
+  const groups = { findGroup: async () => null, membership: async () => null };
+  const events = createEventsModule(infra, { groups });
   const chat = createChatModule(infra);
   const presence = createPresenceModule(infra, { chat });
+  const locations = createLocationsModule(infra, { groups });
 
   const routes: FastifyPluginAsync = async (app) => {
     await app.register(authRoutes, { accounts });
@@ -34,10 +36,11 @@ export function createModules(infra: Infra) {
     await app.register(eventsRoutes, { events });
     await app.register(chatRoutes, { chat });
     await app.register(presenceRoutes, { presence, chat });
+    await app.register(locationsRoutes, { locations });
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
   };
 
-  return { operations, accounts, events, chat, presence, routes };
+  return { operations, accounts, events, chat, presence, locations, routes };
 }
 
 export type Modules = ReturnType<typeof createModules>;

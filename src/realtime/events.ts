@@ -59,7 +59,7 @@ export interface ClientToServerEvents {
   /** Stops a share at once: nobody receives that share's position afterwards. */
   'location:share_stop': (payload: { shareId: string }, ack: Ack<{ share: ShareView }>) => void;
   /**
-   * My current position, at most once a second (sustained; a burst of 2 is tolerated). It goes to my active
+   * My current position, at most once a second (sustained; a burst of 3 is tolerated). It goes to my active
    * shares only, each snapped to its precision; with no active share it is dropped, never stored.
    */
   'location:update': (payload: { lat: number; lng: number }, ack: Ack<{ shares: number }>) => void;
@@ -96,11 +96,8 @@ export interface ServerToClientEvents {
 
   /** What a subscription shows now (people, and open events for nearby), pushed only when it changed. */
   'location:frame': (payload: LocationFrame) => void;
-  /** A subscription ended by the server: left the event or group, the event ended or was cancelled. */
-  'location:unsubscribed': (payload: {
-    subscriptionId: string;
-    reason: 'audience_left' | 'ended' | 'event_cancelled';
-  }) => void;
+  /** A subscription ended by the server: left or removed from the event or group, cancelled, or ended. */
+  'location:unsubscribed': (payload: { subscriptionId: string; reason: 'audience_left' | 'ended' }) => void;
   /** One of my shares ended without my asking (expired, session ended, left the audience...). */
   'location:share_ended': (payload: { shareId: string; reason: StopReason }) => void;
 }

@@ -7,3 +7,4 @@ export * from '../../modules/accounts/accounts.schema.js';
 export * from '../../modules/events/events.schema.js';
 export * from '../../modules/chat/chat.schema.js';
 export * from '../../modules/presence/presence.schema.js';
+export * from '../../modules/locations/locations.schema.js';

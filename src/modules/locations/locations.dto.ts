@@ -21,16 +21,20 @@ export const Precision = Type.Enum(PRECISIONS, {
 export const AUDIENCES = ['event', 'group', 'nearby'] as const;
 export type AudienceType = (typeof AUDIENCES)[number];
 
-export const Audience = Type.Union(
-  [
-    Type.Object({ type: Type.Literal('event'), eventId: Uuid }, strict),
-    Type.Object({ type: Type.Literal('group'), groupId: Uuid }, strict),
-    Type.Object({ type: Type.Literal('nearby') }, strict),
-  ],
+// One object rather than a union of three: Fastify's validator drops "additional" properties while it tries
+// each branch of a union, which would strip `groupId` before the group branch is reached.
+export const Audience = Type.Object(
   {
+    type: Type.Enum(AUDIENCES),
+    eventId: Type.Optional(Uuid),
+    groupId: Type.Optional(Uuid),
+  },
+  {
+    ...strict,
     description:
-      "Who sees the share: an event's people going (from 30 min before its start to its end), a group's " +
-      'members, or anyone signed in looking at the map near you (never exact).',
+      "Who sees the share: an event's people going (`{ type: 'event', eventId }`, from 30 min before its start " +
+      "to its end), a group's members (`{ type: 'group', groupId }`), or anyone signed in looking at the map " +
+      "near you (`{ type: 'nearby' }`, never exact).",
     examples: [{ type: 'event', eventId: '9b2f7f7e-3c1a-4c52-9a55-1d3f3f1f2a10' }],
   },
 );

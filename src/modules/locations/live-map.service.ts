@@ -1,0 +1,492 @@
+import type { Config } from '../../config.js';
+import type { Clock } from '../../infra/clock.js';
+import type { Executor } from '../../infra/db/database.js';
+import type { LocationStore, ShareEntry, StoredPosition } from '../../infra/geo/location-store.js';
+import type { Logger } from '../../infra/logger.js';
+import type { MoimSocket } from '../../realtime/gateway.js';
+import { AppError } from '../../shared/errors.js';
+import { distanceMeters, type Point } from '../../shared/geo.js';
+import type { EventPin, Layer, LocationFrame, PersonOnMap } from './locations.dto.js';
+import { layerKey } from './locations.policy.js';
+import type { LocationsRepository, OpenEventRow } from './locations.repository.js';
+import type { LocationService } from './locations.service.js';
+
+export const MAX_PEOPLE = 50;
+export const MAX_PINS = 50;
+export const MAX_SUBSCRIPTIONS_PER_SOCKET = 4;
+/** How often a subscription's right to its layer is checked again (groups announce no departures yet). */
+const RECHECK_MS = 30_000;
+/** Nearby queries are shared by subscribers whose centres fall in the same cell of this size (degrees). */
+const SHARED_CELL_DEG = 0.005;
+/** Half the diagonal of such a cell, in metres (at most): shared queries reach this much further. */
+const SHARED_CELL_MARGIN_M = 400;
+/** How many results a shared nearby query fetches, so each subscriber can still keep its own 50 nearest. */
+const SHARED_QUERY_COUNT = 2 * MAX_PEOPLE;
+/** How many positions of an event or group layer are read per tick (most recent first). */
+const LAYER_READ_LIMIT = 500;
+
+/** The socket room a subscription to an event's or group's map holds: leaving it ends the subscription. */
+export const mapRoom = (type: 'event' | 'group', id: string) => `locmap:${type}:${id}`;
+
+interface Subscription {
+  key: string;
+  id: string;
+  socket: MoimSocket;
+  viewerId: string;
+  type: Layer['type'];
+  layer: string;
+  room: string | null;
+  targetId: string | null;
+  centre: Point | null;
+  radiusM: number;
+  /** Event layers: when the map closes. */
+  closesAtMs: number | null;
+  lastSignature: number;
+  /** Which slice of the push interval this subscription is handled in. */
+  slice: number;
+  checkedAt: number;
+  checking: boolean;
+}
+
+/** Open events by grid cell. */
+type PinIndex = Map<string, OpenEventRow[]>;
+const PIN_CELL_DEG = 0.01;
+/** Most open events a node loads around its nearby subscribers (soonest first). */
+const PIN_LOAD_LIMIT = 5_000;
+/** Subscriptions are spread over slices this far apart within the push interval. */
+const SLICE_MS = 100;
+
+/**
+ * Live maps on this node: each subscription (a socket watching an event's, a group's, or the nearby layer) gets
+ * a frame every LOCATION_PUSH_INTERVAL_MS when what it shows changed. Subscribers of one layer (or one nearby
+ * cell and radius) share one store query per tick; every person a frame shows is counted in the access log.
+ */
+export class LiveMapService {
+  private readonly subs = new Map<string, Subscription>();
+  private readonly bySocket = new Map<string, Set<string>>();
+  private nextId = 1;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly ticking = new Set<number>();
+  private readonly slices: number;
+  private nextSlice = 0;
+  private pinCache: { index: PinIndex; loadedAt: number; centre: Point; reach: number } | undefined;
+  private pinLoading: Promise<PinIndex> | undefined;
+  private readonly pinRefreshMs: number;
+
+  constructor(
+    private readonly deps: {
+      repo: LocationsRepository;
+      db: Executor;
+      clock: Clock;
+      store: LocationStore;
+      locations: LocationService;
+      logger: Logger;
+      config: Config['locations'];
+    },
+  ) {
+    this.slices = Math.max(1, Math.round(deps.config.pushIntervalMs / SLICE_MS));
+    // Pins are reloaded at most about once a push interval (and at most every second).
+    this.pinRefreshMs = Math.min(1_000, deps.config.pushIntervalMs / 2);
+  }
+
+  async subscribe(
+    socket: MoimSocket,
+    viewerId: string,
+    layer: Layer,
+  ): Promise<{ subscriptionId: string; intervalMs: number; frame: LocationFrame }> {
+    const { locations, config, clock } = this.deps;
+    const mine = this.bySocket.get(socket.id);
+    if ((mine?.size ?? 0) >= MAX_SUBSCRIPTIONS_PER_SOCKET) {
+      throw new AppError(
+        'LOCATION_SUBSCRIPTION_LIMIT',
+        `A socket may watch at most ${MAX_SUBSCRIPTIONS_PER_SOCKET} maps; unsubscribe one first.`,
+      );
+    }
+    const now = clock.now();
+    let centre: Point | null =
+      layer.lat !== undefined && layer.lng !== undefined ? { lat: layer.lat, lng: layer.lng } : null;
+    let room: string | null = null;
+    let targetId: string | null = null;
+    let closesAtMs: number | null = null;
+    let radiusM = 0;
+    if (layer.type === 'event') {
+      const event = await locations.eventOpenTo(layer.eventId, viewerId, now);
+      targetId = layer.eventId;
+      room = mapRoom('event', layer.eventId);
+      closesAtMs = event.endsAt.getTime();
+      if (!centre && event.lat !== null && event.lng !== null) centre = { lat: event.lat, lng: event.lng };
+    } else if (layer.type === 'group') {
+      await locations.assertGroupMember(layer.groupId, viewerId);
+      targetId = layer.groupId;
+      room = mapRoom('group', layer.groupId);
+    } else {
+      if (layer.radiusM > config.nearbyMaxRadiusM) {
+        throw new AppError('VALIDATION_FAILED', 'The radius is too large.', {
+          details: [{ path: '/layer/radiusM', message: `at most ${config.nearbyMaxRadiusM}` }],
+        });
+      }
+      radiusM = layer.radiusM;
+    }
+    if (room) await socket.join(room);
+    // The socket may have gone while the checks ran: then there is nothing to watch for.
+    if (!socket.connected) throw new AppError('BAD_REQUEST', 'The socket is closing.');
+
+    const id = `s${(this.nextId++).toString(36)}`;
+    const sub: Subscription = {
+      key: `${socket.id}:${id}`,
+      id,
+      socket,
+      viewerId,
+      type: layer.type,
+      layer: layerKey(layer.type, targetId),
+      room,
+      targetId,
+      centre,
+      radiusM,
+      closesAtMs,
+      lastSignature: -1,
+      slice: this.nextSlice++ % this.slices,
+      checkedAt: now.getTime(),
+      checking: false,
+    };
+    this.subs.set(sub.key, sub);
+    const set = mine ?? new Set<string>();
+    set.add(sub.key);
+    this.bySocket.set(socket.id, set);
+
+    const at = now.getTime();
+    const [found, pins] = await Promise.all([
+      this.query(sub, at),
+      sub.type === 'nearby' ? this.pins(at, sub) : null,
+    ]);
+    const frame = this.frameFor(sub, at, found, pins, false)!;
+    this.record(sub, frame, at);
+    return { subscriptionId: id, intervalMs: config.pushIntervalMs, frame };
+  }
+
+  unsubscribe(socket: MoimSocket, subscriptionId: string): void {
+    const sub = this.subs.get(`${socket.id}:${subscriptionId}`);
+    if (!sub) throw new AppError('NOT_FOUND', 'No such subscription.');
+    this.remove(sub);
+  }
+
+  /** Forgets every subscription of a socket that went away. */
+  dropSocket(socketId: string): void {
+    for (const key of this.bySocket.get(socketId) ?? []) this.subs.delete(key);
+    this.bySocket.delete(socketId);
+  }
+
+  get size(): number {
+    return this.subs.size;
+  }
+
+  start(): void {
+    const sliceMs = this.deps.config.pushIntervalMs / this.slices;
+    const started = performance.now();
+    let done = -1;
+    // A timer that fires late (a busy loop) must not skip slices: every slice that came due since the last run
+    // is handled now, each at most once per run.
+    this.timer = setInterval(() => {
+      const due = Math.floor((performance.now() - started) / sliceMs);
+      done = Math.max(done, due - this.slices);
+      for (; done < due;) void this.tick(++done % this.slices);
+    }, sliceMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /**
+   * One round for one slice of the subscriptions (all of them without `slice`): every subscription whose frame
+   * changed gets it. Subscriptions are spread over slices ~100 ms apart, so a node with thousands of them
+   * builds and sends a small share of the frames at a time instead of stalling its event loop every interval.
+   */
+  async tick(slice?: number): Promise<void> {
+    const key = slice ?? -1;
+    if (this.ticking.has(key)) return;
+    this.ticking.add(key);
+    try {
+      const now = this.deps.clock.now().getTime();
+      const groups = new Map<string, Subscription[]>();
+      for (const sub of this.subs.values()) {
+        if (slice !== undefined && sub.slice !== slice) continue;
+        if (!sub.socket.connected) {
+          this.remove(sub);
+          continue;
+        }
+        if (sub.room && !sub.socket.rooms.has(sub.room)) {
+          this.end(sub, 'audience_left');
+          continue;
+        }
+        if (sub.closesAtMs !== null && now >= sub.closesAtMs) {
+          this.end(sub, 'ended');
+          continue;
+        }
+        if (sub.room && !sub.checking && now - sub.checkedAt >= RECHECK_MS) this.recheck(sub);
+        const q = this.queryKey(sub);
+        const list = groups.get(q);
+        if (list) list.push(sub);
+        else groups.set(q, [sub]);
+      }
+      if (groups.size === 0) return;
+      const pins = [...groups.values()].some((g) => g[0]!.type === 'nearby') ? await this.pins(now) : null;
+      await Promise.all(
+        [...groups.values()].map(async (subs) => {
+          try {
+            const found = await this.query(subs[0]!, now);
+            for (const sub of subs) {
+              if (!this.subs.has(sub.key)) continue;
+              const frame = this.frameFor(sub, now, found, pins, true);
+              if (!frame) continue;
+              sub.socket.emit('location:frame', frame);
+              this.record(sub, frame, now);
+            }
+          } catch (err) {
+            this.deps.logger.warn({ err }, 'live map frame failed');
+          }
+        }),
+      );
+    } finally {
+      this.ticking.delete(key);
+    }
+  }
+
+  /** Subscribers with the same key share one store query per tick. */
+  private queryKey(sub: Subscription): string {
+    if (sub.type !== 'nearby') return sub.layer;
+    const c = sub.centre!;
+    return `${Math.floor(c.lat / SHARED_CELL_DEG)}:${Math.floor(c.lng / SHARED_CELL_DEG)}:${sub.radiusM}`;
+  }
+
+  private query(sub: Subscription, now: number): Promise<StoredPosition[]> {
+    const { store, config } = this.deps;
+    const freshAfter = now - config.staleMs;
+    if (sub.type !== 'nearby') return store.layer(sub.layer, freshAfter, LAYER_READ_LIMIT);
+    // From the centre of the subscriber's cell, reaching far enough for any centre in that cell.
+    const c = sub.centre!;
+    const centre = {
+      lat: (Math.floor(c.lat / SHARED_CELL_DEG) + 0.5) * SHARED_CELL_DEG,
+      lng: (Math.floor(c.lng / SHARED_CELL_DEG) + 0.5) * SHARED_CELL_DEG,
+    };
+    return store.nearby(
+      sub.layer,
+      centre,
+      sub.radiusM + SHARED_CELL_MARGIN_M,
+      SHARED_QUERY_COUNT,
+      freshAfter,
+    );
+  }
+
+  /**
+   * The open events around every nearby subscriber of this node, in a grid: one query for all of them, at most
+   * once per PIN_REFRESH, instead of one per subscriber or cell.
+   */
+  private async pins(now: number, newcomer?: Subscription): Promise<PinIndex> {
+    const wall = Date.now();
+    const cache = this.pinCache;
+    const covered =
+      !newcomer ||
+      (cache !== undefined &&
+        distanceMeters(cache.centre, newcomer.centre!) + newcomer.radiusM <= cache.reach);
+    if (cache && covered && wall - cache.loadedAt < this.pinRefreshMs) return cache.index;
+    if (this.pinLoading && !newcomer) return this.pinLoading;
+    if (this.pinLoading) await this.pinLoading.catch(() => undefined);
+    this.pinLoading = (async () => {
+      let south = 90;
+      let north = -90;
+      let west = 180;
+      let east = -180;
+      let radius = 0;
+      for (const sub of this.subs.values()) {
+        if (sub.type !== 'nearby') continue;
+        const c = sub.centre!;
+        south = Math.min(south, c.lat);
+        north = Math.max(north, c.lat);
+        west = Math.min(west, c.lng);
+        east = Math.max(east, c.lng);
+        radius = Math.max(radius, sub.radiusM);
+      }
+      const index: PinIndex = new Map();
+      const centre = { lat: (south + north) / 2, lng: (west + east) / 2 };
+      let reach = 0;
+      if (radius > 0) {
+        reach = distanceMeters(centre, { lat: north, lng: east }) + radius;
+        const rows = await this.deps.repo.openEventsNear(
+          this.deps.db,
+          centre,
+          reach,
+          new Date(now),
+          PIN_LOAD_LIMIT,
+        );
+        for (const row of rows) {
+          const cell = pinCell(row.lat, row.lng);
+          const list = index.get(cell);
+          if (list) list.push(row);
+          else index.set(cell, [row]);
+        }
+      }
+      this.pinCache = { index, loadedAt: wall, centre, reach };
+      return index;
+    })().finally(() => (this.pinLoading = undefined));
+    return this.pinLoading;
+  }
+
+  /**
+   * The frame a subscription shows now; with `onlyIfChanged`, null when it shows what it showed last time
+   * (checked on a hash before anything is built, since most of a busy node's subscriptions are checked often).
+   */
+  private frameFor(
+    sub: Subscription,
+    now: number,
+    found: StoredPosition[],
+    pins: PinIndex | null,
+    onlyIfChanged: boolean,
+  ): LocationFrame | null {
+    const freshAfter = now - this.deps.config.staleMs;
+    const centre = sub.centre;
+    const picked: { pos: StoredPosition; d: number | null }[] = [];
+    for (const pos of found) {
+      const share = pos.share;
+      if (share.userId === sub.viewerId || share.endsAtMs <= now || pos.updatedAtMs <= freshAfter) continue;
+      const d = centre ? distanceMeters(centre, pos) : null;
+      if (sub.type === 'nearby' && d! > sub.radiusM) continue;
+      picked.push({ pos, d });
+    }
+    // Nearest first; without a centre, the most recently updated first (the order the store answered in).
+    if (centre) picked.sort((a, b) => a.d! - b.d!);
+    if (picked.length > MAX_PEOPLE) picked.length = MAX_PEOPLE;
+
+    let events: OpenEventRow[] | undefined;
+    let eventDistances: number[] | undefined;
+    if (sub.type === 'nearby' && pins) {
+      const near: { row: OpenEventRow; d: number }[] = [];
+      const c = centre!;
+      const dLat = sub.radiusM / 111_320;
+      const dLng = sub.radiusM / (111_320 * Math.max(0.01, Math.cos((c.lat * Math.PI) / 180)));
+      for (
+        let i = Math.floor((c.lat - dLat) / PIN_CELL_DEG);
+        i <= Math.floor((c.lat + dLat) / PIN_CELL_DEG);
+        i++
+      ) {
+        for (
+          let j = Math.floor((c.lng - dLng) / PIN_CELL_DEG);
+          j <= Math.floor((c.lng + dLng) / PIN_CELL_DEG);
+          j++
+        ) {
+          for (const row of pins.get(`${i}:${j}`) ?? []) {
+            if (row.startsAt.getTime() <= now) continue;
+            const d = distanceMeters(c, row);
+            if (d <= sub.radiusM) near.push({ row, d });
+          }
+        }
+      }
+      near.sort((a, b) => a.d - b.d);
+      if (near.length > MAX_PINS) near.length = MAX_PINS;
+      events = near.map((n) => n.row);
+      eventDistances = near.map((n) => n.d);
+    }
+
+    let h1 = 0x811c9dc5;
+    let h2 = 0x01000193;
+    for (const { pos } of picked) {
+      h1 = mix(h1, shareHash(pos.share));
+      h1 = mix(h1, Math.round(pos.lat * 1e6));
+      h2 = mix(h2, Math.round(pos.lng * 1e6));
+      h2 = mix(h2, h1);
+    }
+    if (events) {
+      h2 = mix(h2, 0x5bd1e995);
+      for (const e of events) {
+        h2 = mix(h2, stringHash(e.id));
+        h2 = mix(h2, e.goingCount);
+      }
+    }
+    const signature = h1 * 0x200000 + (h2 & 0x1fffff);
+    if (onlyIfChanged && signature === sub.lastSignature) return null;
+    sub.lastSignature = signature;
+
+    const people: PersonOnMap[] = picked.map(({ pos, d }) => ({
+      userId: pos.share.userId,
+      nickname: pos.share.nickname,
+      shareId: pos.share.shareId,
+      lat: pos.lat,
+      lng: pos.lng,
+      precision: pos.share.precision,
+      distanceM: d === null ? null : Math.round(d),
+      updatedAt: (pos.updatedAtIso ??= new Date(pos.updatedAtMs).toISOString()),
+    }));
+    const frame: LocationFrame = { subscriptionId: sub.id, at: new Date(now).toISOString(), people };
+    if (events) {
+      frame.events = events.map((e, i): EventPin => ({
+        id: e.id,
+        title: e.title,
+        lat: e.lat,
+        lng: e.lng,
+        startsAt: e.startsAt.toISOString(),
+        goingCount: e.goingCount,
+        capacity: e.capacity,
+        distanceM: Math.round(eventDistances![i]!),
+      }));
+    }
+    return frame;
+  }
+
+  private record(sub: Subscription, frame: LocationFrame, now: number): void {
+    for (const p of frame.people) this.deps.locations.recordDelivery(sub.viewerId, p.userId, p.shareId, now);
+  }
+
+  /** Checks again, off the tick, that the subscriber still belongs to the event or group. */
+  private recheck(sub: Subscription): void {
+    sub.checking = true;
+    const { locations, clock } = this.deps;
+    const check =
+      sub.type === 'event'
+        ? locations.eventOpenTo(sub.targetId!, sub.viewerId, clock.now())
+        : locations.assertGroupMember(sub.targetId!, sub.viewerId);
+    check.then(
+      () => {
+        sub.checking = false;
+        sub.checkedAt = clock.now().getTime();
+      },
+      (err: unknown) => {
+        sub.checking = false;
+        if (err instanceof AppError) this.end(sub, 'audience_left');
+        else this.deps.logger.warn({ err }, 'live map recheck failed');
+      },
+    );
+  }
+
+  private end(sub: Subscription, reason: 'audience_left' | 'ended'): void {
+    if (!this.subs.has(sub.key)) return;
+    this.remove(sub);
+    sub.socket.emit('location:unsubscribed', { subscriptionId: sub.id, reason });
+  }
+
+  private remove(sub: Subscription): void {
+    this.subs.delete(sub.key);
+    const set = this.bySocket.get(sub.socket.id);
+    set?.delete(sub.key);
+    if (set?.size === 0) this.bySocket.delete(sub.socket.id);
+    if (sub.room && ![...(set ?? [])].some((k) => this.subs.get(k)?.room === sub.room)) {
+      void sub.socket.leave(sub.room);
+    }
+  }
+}
+
+const mix = (h: number, v: number) => Math.imul(h ^ (v | 0), 0x01000193) >>> 0;
+
+function stringHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** A share's id hashed once per store answer (every subscriber of the answer reuses it). */
+function shareHash(share: ShareEntry & { hash?: number }): number {
+  return (share.hash ??= stringHash(share.shareId));
+}
+
+const pinCell = (lat: number, lng: number) =>
+  `${Math.floor(lat / PIN_CELL_DEG)}:${Math.floor(lng / PIN_CELL_DEG)}`;

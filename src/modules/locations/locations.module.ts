@@ -1,0 +1,101 @@
+import { Type } from 'typebox';
+import type { Infra } from '../../infra/infra.js';
+import { defineJob } from '../../infra/jobs/job-queue.js';
+import { userRoom } from '../accounts/accounts.module.js';
+import type { GroupDirectory } from '../events/event-access.js';
+import { LiveMapService, mapRoom } from './live-map.service.js';
+import { LocationsRepository } from './locations.repository.js';
+import { LocationService } from './locations.service.js';
+import { registerLocationSockets } from './locations.sockets.js';
+
+export const purgeLocationAccessJob = defineJob({
+  name: 'locations.purge-access-log',
+  payload: Type.Object({}),
+  retryLimit: 3,
+  policy: 'singleton',
+});
+
+/**
+ * Live location: shares, updates and live maps, wired to the socket gateway, the outbox (a share ends when its
+ * session ends, its account is deleted, or its person leaves the event) and the access-log retention job.
+ */
+export function createLocationsModule(infra: Infra, deps: { groups: GroupDirectory }) {
+  const { database, clock, outbox, config, realtime } = infra;
+  const repo = new LocationsRepository();
+  const db = database.db;
+  const service = new LocationService({
+    repo,
+    db,
+    clock,
+    unitOfWork: outbox.unitOfWork,
+    store: infra.locations,
+    groups: deps.groups,
+    realtime,
+    logger: infra.logger,
+    config: config.locations,
+  });
+  const maps = new LiveMapService({
+    repo,
+    db,
+    clock,
+    store: infra.locations,
+    locations: service,
+    logger: infra.logger,
+    config: config.locations,
+  });
+  registerLocationSockets(infra.gateway, service, maps);
+
+  outbox.subscribe('locations.session-ended', ['session.revoked'], async (e, ctx) => {
+    await service.endSessionShares(ctx, e.payload.sessionId);
+  });
+  outbox.subscribe('locations.account-deleted', ['user.deleted'], async (e, ctx) => {
+    await service.endUserShares(ctx, e.payload.userId);
+  });
+  outbox.subscribe('locations.left-event', ['event.left', 'event.kicked'], async (e, ctx) => {
+    const { eventId, userId } = e.payload;
+    await service.endAudienceShares(ctx, 'event', eventId, 'audience_left', userId);
+    ctx.afterCommit(() => realtime.leave(userRoom(userId), mapRoom('event', eventId)));
+  });
+  outbox.subscribe('locations.event-cancelled', ['event.cancelled'], async (e, ctx) => {
+    const { eventId } = e.payload;
+    await service.endAudienceShares(ctx, 'event', eventId, 'audience_left');
+    ctx.afterCommit(() => realtime.leave(mapRoom('event', eventId), mapRoom('event', eventId)));
+  });
+
+  infra.jobs.handle(purgeLocationAccessJob, async () => {
+    const purged = await service.purgeAccessLog();
+    if (purged > 0) infra.logger.info({ purged }, 'location access log purged');
+  });
+  infra.jobs.schedule({ job: purgeLocationAccessJob, cron: '40 4 * * *' });
+
+  return {
+    repo,
+    service,
+    maps,
+    purgeJob: purgeLocationAccessJob,
+    /**
+     * For the groups module: someone left or was removed from a group (call in the transaction that records
+     * it). Their group shares end and their sockets stop watching the group's map.
+     */
+    leftGroup: async (
+      ctx: Parameters<LocationService['endSessionShares']>[0],
+      groupId: string,
+      userId: string,
+    ) => {
+      await service.endAudienceShares(ctx, 'group', groupId, 'audience_left', userId);
+      ctx.afterCommit(() => realtime.leave(userRoom(userId), mapRoom('group', groupId)));
+    },
+    /** API nodes only: loads active shares into the store, then runs the batch writer and the map ticks. */
+    async start() {
+      await service.loadActiveShares();
+      service.start();
+      maps.start();
+    },
+    async stop() {
+      maps.stop();
+      await service.stop();
+    },
+  };
+}
+
+export type LocationsModule = ReturnType<typeof createLocationsModule>;

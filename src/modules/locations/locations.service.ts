@@ -1,0 +1,480 @@
+import type { Config } from '../../config.js';
+import type { Clock } from '../../infra/clock.js';
+import type { Executor } from '../../infra/db/database.js';
+import type { LocationStore, PositionWrite, ShareEntry } from '../../infra/geo/location-store.js';
+import type { Logger } from '../../infra/logger.js';
+import type { TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
+import type { RealtimePublisher } from '../../infra/realtime/publisher.js';
+import type { Actor } from '../../shared/context.js';
+import { AppError } from '../../shared/errors.js';
+import { userRoom } from '../accounts/accounts.module.js';
+import type { GroupDirectory } from '../events/event-access.js';
+import type { AccessLogView, ShareView, StartShareBody, StopReason } from './locations.dto.js';
+import {
+  EVENT_MAP_OPENS_BEFORE_MS,
+  eventMapOpen,
+  layerKey,
+  precisionAllowed,
+  snapToPrecision,
+} from './locations.policy.js';
+import type { AccessRow, LocationsRepository, ShareRow } from './locations.repository.js';
+
+/**
+ * Sustained updates per second per person, and the burst tolerated: a client timer firing a little early, or
+ * updates queued during a network or server stall arriving together, are not refused.
+ */
+const UPDATES_PER_SECOND = 1;
+const UPDATE_BURST = 3;
+/** How long a node trusts its copy of a person's shares (a share started on another node shows up after this). */
+const SHARE_CACHE_MS = 5_000;
+const ACCESS_INSERT_CHUNK = 1_000;
+
+interface Sharer {
+  tokens: number;
+  at: number;
+  shares: ShareEntry[] | null;
+  loadedAt: number;
+  refreshing: boolean;
+  /** Bumped when the copy of the shares is invalidated, so a load begun before is discarded. */
+  gen: number;
+}
+
+interface AccessSpan {
+  subjectId: string;
+  first: number;
+  last: number;
+  count: number;
+}
+
+export function toShareView(row: ShareRow, now: Date): ShareView {
+  return {
+    id: row.id,
+    audience: { type: row.audience, id: row.audienceId },
+    precision: row.precision,
+    startedAt: row.startedAt.toISOString(),
+    endsAt: row.endsAt.toISOString(),
+    active: row.stoppedAt === null && row.endsAt > now,
+    stoppedAt: row.stoppedAt?.toISOString() ?? null,
+    stopReason: row.stopReason ?? (row.endsAt <= now ? 'expired' : null),
+  };
+}
+
+const entryOf = (row: ShareRow, nickname: string): ShareEntry => ({
+  shareId: row.id,
+  userId: row.userId,
+  nickname,
+  layer: layerKey(row.audience, row.audienceId),
+  precision: row.precision,
+  endsAtMs: row.endsAt.getTime(),
+});
+
+const storeRef = (row: ShareRow) => ({
+  shareId: row.id,
+  userId: row.userId,
+  layer: layerKey(row.audience, row.audienceId),
+});
+
+/**
+ * Location shares and the updates that feed them. A share is a person's explicit choice of audience, precision
+ * and end; an update goes to that person's active shares only, snapped to each share's precision before it is
+ * stored, and is dropped (never stored) when there is none. Updates are buffered per node and written in one
+ * batch every LOCATION_WRITE_BATCH_MS; the ack does not wait for the write.
+ */
+export class LocationService {
+  private readonly sharers = new Map<string, Sharer>();
+  private pending = new Map<string, PositionWrite>();
+  /** viewer → share → span of deliveries not yet written. */
+  private access = new Map<string, Map<string, AccessSpan>>();
+  private accessSize = 0;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly deps: {
+      repo: LocationsRepository;
+      db: Executor;
+      clock: Clock;
+      unitOfWork: UnitOfWork;
+      store: LocationStore;
+      groups: GroupDirectory;
+      realtime: RealtimePublisher;
+      logger: Logger;
+      config: Config['locations'];
+    },
+  ) {}
+
+  // ---- shares ---------------------------------------------------------------------------------------------
+
+  async startShare(actor: Actor, body: StartShareBody): Promise<ShareView> {
+    const { repo, db, clock, config } = this.deps;
+    const now = clock.now();
+    const { audience, precision } = body;
+    if (!precisionAllowed(audience.type, precision)) {
+      throw new AppError(
+        'LOCATION_PRECISION_NOT_ALLOWED',
+        'The nearby layer is seen by strangers: share with it at 100m or 1km precision.',
+      );
+    }
+    const cap = now.getTime() + config.shareMaxMinutes * 60_000;
+    let endsAt: number;
+    let audienceId: string | null = null;
+    const targetId = audience.type === 'event' ? audience.eventId : audience.groupId;
+    const idField = audience.type === 'event' ? 'eventId' : 'groupId';
+    if (audience.type !== 'nearby' && targetId === undefined) {
+      throw new AppError('VALIDATION_FAILED', `Name the ${audience.type}.`, {
+        details: [{ path: `/audience/${idField}`, message: 'required' }],
+      });
+    }
+    if (audience.type === 'event') {
+      audienceId = targetId!;
+      const event = await this.eventOpenTo(audienceId, actor.userId, now);
+      endsAt = Math.min(event.endsAt.getTime(), cap);
+      if (body.durationMinutes !== undefined)
+        endsAt = Math.min(endsAt, now.getTime() + body.durationMinutes * 60_000);
+    } else {
+      if (body.durationMinutes === undefined) {
+        throw new AppError('VALIDATION_FAILED', 'Say how long to share.', {
+          details: [{ path: '/durationMinutes', message: 'required for group and nearby shares' }],
+        });
+      }
+      if (audience.type === 'group') {
+        audienceId = targetId!;
+        await this.assertGroupMember(audienceId, actor.userId);
+      }
+      endsAt = Math.min(cap, now.getTime() + body.durationMinutes * 60_000);
+    }
+    const nickname = await repo.nickname(db, actor.userId);
+    if (nickname === null) throw new AppError('UNAUTHENTICATED');
+
+    const share = await this.deps.unitOfWork(async (ctx) => {
+      const { share, replaced } = await repo.replaceShare(ctx.tx, {
+        userId: actor.userId,
+        sessionId: actor.sessionId,
+        audience: audience.type,
+        audienceId,
+        precision,
+        startedAt: now,
+        endsAt: new Date(endsAt),
+      });
+      ctx.afterCommit(async () => {
+        await this.deps.store.removeShares(replaced.map(storeRef));
+        await this.deps.store.putShare(entryOf(share, nickname));
+        this.invalidate(actor.userId);
+      });
+      return share;
+    });
+    return toShareView(share, now);
+  }
+
+  async stopShare(actor: Actor, shareId: string): Promise<ShareView> {
+    const { repo, db, clock } = this.deps;
+    const existing = await repo.findShare(db, shareId);
+    if (!existing || existing.userId !== actor.userId) throw new AppError('NOT_FOUND', 'No such share.');
+    const now = clock.now();
+    const stopped = await this.deps.unitOfWork(async (ctx) => {
+      const rows = await repo.stopOne(ctx.tx, shareId, now, 'stopped');
+      this.afterStop(ctx, rows, 'stopped', { notify: false });
+      return rows[0];
+    });
+    return toShareView(stopped ?? existing, now);
+  }
+
+  async listShares(actor: Actor): Promise<ShareView[]> {
+    const now = this.deps.clock.now();
+    return (await this.deps.repo.listShares(this.deps.db, actor.userId)).map((r) => toShareView(r, now));
+  }
+
+  /** Ends shares in a subscriber's transaction (session revoked, account deleted, left the event or group). */
+  async endSessionShares(ctx: TxContext, sessionId: string): Promise<void> {
+    const rows = await this.deps.repo.stopOfSession(ctx.tx, sessionId, this.deps.clock.now());
+    this.afterStop(ctx, rows, 'session_ended');
+  }
+
+  async endUserShares(ctx: TxContext, userId: string): Promise<void> {
+    const rows = await this.deps.repo.stopOfUser(ctx.tx, userId, this.deps.clock.now(), 'account_deleted');
+    this.afterStop(ctx, rows, 'account_deleted');
+  }
+
+  async endAudienceShares(
+    ctx: TxContext,
+    audience: 'event' | 'group',
+    id: string,
+    reason: StopReason,
+    userId?: string,
+  ): Promise<void> {
+    const rows = await this.deps.repo.stopOfAudience(
+      ctx.tx,
+      audience,
+      id,
+      this.deps.clock.now(),
+      reason,
+      userId,
+    );
+    this.afterStop(ctx, rows, reason);
+  }
+
+  /** Marks shares past their end as expired and removes them from the store (every few seconds, any node). */
+  async expireDue(): Promise<number> {
+    return this.deps.unitOfWork(async (ctx) => {
+      const rows = await this.deps.repo.expireDue(ctx.tx, this.deps.clock.now());
+      this.afterStop(ctx, rows, 'expired');
+      return rows.length;
+    });
+  }
+
+  /** Puts every active share in the store (an embedded node starts with an empty one). */
+  async loadActiveShares(): Promise<void> {
+    const rows = await this.deps.repo.activeShares(this.deps.db, this.deps.clock.now());
+    for (const row of rows) await this.deps.store.putShare(entryOf(row, row.nickname));
+  }
+
+  private afterStop(ctx: TxContext, rows: ShareRow[], reason: StopReason, opts = { notify: true }): void {
+    if (rows.length === 0) return;
+    ctx.afterCommit(async () => {
+      for (const row of rows) {
+        this.invalidate(row.userId);
+        this.pending.delete(row.id);
+      }
+      await this.deps.store.removeShares(rows.map(storeRef));
+      if (!opts.notify) return;
+      for (const row of rows) {
+        this.deps.realtime.emit(userRoom(row.userId), 'location:share_ended', { shareId: row.id, reason });
+      }
+    });
+  }
+
+  // ---- policy facts ---------------------------------------------------------------------------------------
+
+  /** The event, if the person is going to it and its live map is open now; 404 for everyone else. */
+  async eventOpenTo(eventId: string, userId: string, now: Date) {
+    const event = await this.deps.repo.eventWindow(this.deps.db, eventId, userId);
+    if (!event || event.viewerStatus !== 'going') {
+      throw new AppError('NOT_FOUND', 'No such event map: only people going to the event see it.');
+    }
+    if (event.status === 'cancelled') throw new AppError('EVENT_CANCELLED');
+    if (!eventMapOpen(event, now)) {
+      throw new AppError(
+        'LOCATION_SHARE_NOT_OPEN',
+        "An event's live map is open from 30 minutes before its start to its end.",
+        {
+          details: {
+            opensAt: new Date(event.startsAt.getTime() - EVENT_MAP_OPENS_BEFORE_MS).toISOString(),
+            closesAt: event.endsAt.toISOString(),
+          },
+        },
+      );
+    }
+    return event;
+  }
+
+  async assertGroupMember(groupId: string, userId: string): Promise<void> {
+    const { groups, db } = this.deps;
+    const group = await groups.findGroup(db, groupId);
+    const member = group ? await groups.membership(db, groupId, userId) : null;
+    if (!member) throw new AppError('NOT_FOUND', "No such group map: only the group's members see it.");
+  }
+
+  // ---- updates --------------------------------------------------------------------------------------------
+
+  /**
+   * Takes one position from a person; answers how many active shares got it. Kept cheap: it runs for every
+   * update of every connected person, so it allocates little and awaits the store only when the node's copy
+   * of the person's shares is older than a few seconds.
+   */
+  async update(userId: string, lat: number, lng: number): Promise<number> {
+    const now = this.deps.clock.now().getTime();
+    let s = this.sharers.get(userId);
+    if (!s) {
+      s = { tokens: UPDATE_BURST, at: now, shares: null, loadedAt: 0, refreshing: false, gen: 0 };
+      this.sharers.set(userId, s);
+    }
+    s.tokens = Math.min(UPDATE_BURST, s.tokens + ((now - s.at) / 1000) * UPDATES_PER_SECOND);
+    s.at = now;
+    if (s.tokens < 1) {
+      throw new AppError('LOCATION_RATE_LIMITED', 'At most one location update per second.', {
+        details: { retryAfterMs: Math.ceil(((1 - s.tokens) / UPDATES_PER_SECOND) * 1000) },
+      });
+    }
+    s.tokens -= 1;
+    if (s.shares === null) {
+      await this.loadShares(userId, s, now);
+    } else if (now - s.loadedAt > SHARE_CACHE_MS && !s.refreshing) {
+      // Refreshed in the background: the ack never waits for it. A stopped share in the old copy is harmless
+      // (the store ignores writes for it); a new one is picked up by the next update.
+      void this.loadShares(userId, s, now).catch((err: unknown) =>
+        this.deps.logger.warn({ err }, 'location shares refresh failed'),
+      );
+    }
+    let count = 0;
+    for (const share of s.shares ?? []) {
+      if (share.endsAtMs <= now) continue;
+      const p = share.precision === 'exact' ? { lat, lng } : snapToPrecision({ lat, lng }, share.precision);
+      const w = this.pending.get(share.shareId);
+      if (w) {
+        w.lat = p.lat;
+        w.lng = p.lng;
+      } else
+        this.pending.set(share.shareId, {
+          shareId: share.shareId,
+          layer: share.layer,
+          lat: p.lat,
+          lng: p.lng,
+        });
+      count++;
+    }
+    return count;
+  }
+
+  /** Forgets this node's copy of a person's shares (not their rate-limit state). */
+  private invalidate(userId: string): void {
+    const s = this.sharers.get(userId);
+    if (!s) return;
+    s.shares = null;
+    s.gen++;
+  }
+
+  private async loadShares(userId: string, s: Sharer, now: number): Promise<void> {
+    s.refreshing = true;
+    const gen = s.gen;
+    try {
+      const shares = await this.deps.store.sharesOf(userId);
+      // A start or stop on this node meanwhile invalidated the copy: the next update loads it again.
+      if (s.gen !== gen) return;
+      s.shares = shares;
+      s.loadedAt = now;
+    } finally {
+      s.refreshing = false;
+    }
+  }
+
+  /** Writes the buffered positions in one batch. */
+  async flushPositions(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = [...this.pending.values()];
+    this.pending = new Map();
+    await this.deps.store.write(batch, this.deps.clock.now().getTime());
+  }
+
+  // ---- access log -----------------------------------------------------------------------------------------
+
+  /** Counts one delivery of `subjectId`'s position (share `shareId`) to `viewerId`. */
+  recordDelivery(viewerId: string, subjectId: string, shareId: string, atMs: number): void {
+    let byShare = this.access.get(viewerId);
+    if (!byShare) this.access.set(viewerId, (byShare = new Map<string, AccessSpan>()));
+    const span = byShare.get(shareId);
+    if (span) {
+      span.last = atMs;
+      span.count++;
+    } else {
+      byShare.set(shareId, { subjectId, first: atMs, last: atMs, count: 1 });
+      this.accessSize++;
+    }
+  }
+
+  /** Writes the buffered access records (batched inserts); on failure they are kept for the next flush. */
+  async flushAccessLog(): Promise<void> {
+    if (this.flushing) await this.flushing;
+    if (this.accessSize === 0) return;
+    const buffered = this.access;
+    this.access = new Map();
+    this.accessSize = 0;
+    const rows: AccessRow[] = [];
+    for (const [viewerId, byShare] of buffered) {
+      for (const [shareId, span] of byShare) {
+        rows.push({
+          viewerId,
+          subjectId: span.subjectId,
+          shareId,
+          firstSeenAt: new Date(span.first),
+          lastSeenAt: new Date(span.last),
+          deliveries: span.count,
+        });
+      }
+    }
+    this.flushing = (async () => {
+      try {
+        for (let i = 0; i < rows.length; i += ACCESS_INSERT_CHUNK) {
+          await this.deps.repo.insertAccess(this.deps.db, rows.slice(i, i + ACCESS_INSERT_CHUNK));
+        }
+      } catch (err) {
+        this.deps.logger.warn({ err, rows: rows.length }, 'location access log flush failed; retrying later');
+        for (const r of rows) {
+          this.recordDelivery(r.viewerId, r.subjectId, r.shareId, r.firstSeenAt.getTime());
+          const span = this.access.get(r.viewerId)!.get(r.shareId)!;
+          span.last = Math.max(span.last, r.lastSeenAt.getTime());
+          span.count += r.deliveries - 1;
+        }
+      }
+    })();
+    await this.flushing;
+    this.flushing = undefined;
+  }
+
+  /** Who received my position, newest first. This node's buffer is written first, so the answer is current. */
+  async accessLog(
+    actor: Actor,
+    opts: { cursor?: string; limit: number },
+  ): Promise<{ items: AccessLogView[]; nextCursor: string | null }> {
+    await this.flushAccessLog();
+    const beforeId = opts.cursor !== undefined ? Number(opts.cursor) : undefined;
+    if (beforeId !== undefined && !(Number.isSafeInteger(beforeId) && beforeId > 0)) {
+      throw new AppError('VALIDATION_FAILED', 'Bad cursor.', {
+        details: [{ path: '/cursor', message: 'bad cursor' }],
+      });
+    }
+    const rows = await this.deps.repo.accessLog(this.deps.db, actor.userId, {
+      ...(beforeId !== undefined ? { beforeId } : {}),
+      limit: opts.limit + 1,
+    });
+    const page = rows.slice(0, opts.limit);
+    return {
+      items: page.map((r) => ({
+        viewer: { id: r.viewerId, nickname: r.viewerNickname },
+        shareId: r.shareId,
+        audience: r.audience,
+        firstSeenAt: r.firstSeenAt.toISOString(),
+        lastSeenAt: r.lastSeenAt.toISOString(),
+        deliveries: r.deliveries,
+      })),
+      nextCursor: rows.length > opts.limit ? String(page.at(-1)!.id) : null,
+    };
+  }
+
+  async purgeAccessLog(): Promise<number> {
+    const before = new Date(this.deps.clock.now().getTime() - this.deps.config.accessLogDays * 86_400_000);
+    return this.deps.repo.purgeAccessLog(this.deps.db, before);
+  }
+
+  // ---- timers ---------------------------------------------------------------------------------------------
+
+  /** API nodes: batch writes, access-log flushes, share expiry, and forgetting idle sharers. */
+  start(): void {
+    const { config, logger } = this.deps;
+    const every = (ms: number, what: string, fn: () => Promise<unknown>) => {
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        fn()
+          .catch((err: unknown) => logger.warn({ err }, `${what} failed`))
+          .finally(() => (busy = false));
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(config.writeBatchMs, 'location write batch', () => this.flushPositions());
+    every(config.accessLogFlushMs, 'location access log flush', () => this.flushAccessLog());
+    every(5_000, 'location share expiry', () => this.expireDue());
+    every(60_000, 'location sharer sweep', async () => {
+      const idleBefore = this.deps.clock.now().getTime() - 5 * 60_000;
+      for (const [userId, s] of this.sharers) if (s.at < idleBefore) this.sharers.delete(userId);
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+    await this.flushPositions().catch(() => undefined);
+    await this.flushAccessLog().catch(() => undefined);
+  }
+}

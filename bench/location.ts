@@ -20,7 +20,13 @@ import { mintTokens, seedUsers } from './lib/seed.js';
 import { freshDatabase, redisScope, type BenchDatabase, type BenchRedis } from './lib/services.js';
 import type { ClientSpec } from './lib/socket-protocol.js';
 import { SocketFleet } from './lib/sockets.js';
-import type { LocationClient, LocationParams, SetupParams, SetupReport } from './scenarios/location.js';
+import {
+  AREA,
+  type LocationClient,
+  type LocationParams,
+  type SetupParams,
+  type SetupReport,
+} from './scenarios/location.js';
 
 const SCENARIO = path.join(import.meta.dirname, 'scenarios', 'location.ts');
 const BASELINE = 'Socket.IO echo + 3 s push (baseline)';
@@ -32,8 +38,8 @@ const ACK_TIMEOUT_MS = 5_000;
 const CONNECT_PER_SEC = 400;
 const SETTLE_MS = 3_000;
 const DRAIN_MS = ACK_TIMEOUT_MS + 1_000;
-/** Seoul-sized: 0.4° of longitude by 0.25° of latitude around the city centre, about 35 × 28 km. */
-const AREA = { south: 37.44, north: 37.69, west: 126.78, east: 127.18, km2: 35.2 * 27.8 };
+/** AREA is Seoul-sized: 0.4° of longitude by 0.25° of latitude around the city centre, about 35 × 28 km. */
+const AREA_KM2 = 35.2 * 27.8;
 const GOAL_ACK_P99 = 100;
 
 interface LocationRound {
@@ -71,7 +77,7 @@ export async function location(ctx: BenchContext): Promise<string> {
   }
   const sockets = options.connections;
   // The baseline's push is as large as a frame of the people one would expect within the radius.
-  const expectedPeople = Math.min(50, Math.round((sockets * Math.PI * (RADIUS_M / 1000) ** 2) / AREA.km2));
+  const expectedPeople = Math.min(50, Math.round((sockets * Math.PI * (RADIUS_M / 1000) ** 2) / AREA_KM2));
   const pushBytes = 120 + 200 * expectedPeople;
   const servers: ServerProcess[] = [];
   let db: BenchDatabase | undefined;
@@ -312,7 +318,8 @@ function report(
       `area (about 35 × 28 km, so about ${run.expectedPeople} others within ${RADIUS_M / 1000} km of each). Each ` +
       `person starts a "nearby" share (100 m precision) and subscribes to the nearby layer within ` +
       `${RADIUS_M / 1000} km of themselves (setup, not measured), then sends \`location:update\` every ` +
-      `${INTERVAL_MS / 1000} s at a phase of their own, moving a few metres each time. People and sessions are ` +
+      `${INTERVAL_MS / 1000} s at a phase of their own, moving in a straight line at 1.5–15 m/s (walking to ` +
+      `driving in town), so positions cross the shares' 100 m cells and frames have something to show. People and sessions are ` +
       `inserted directly and the tokens signed with the server's key; every handshake is verified as usual. Each ` +
       `round connects fresh sockets (${CONNECT_PER_SEC} handshakes/s), sets up, sends for ${options.warmupSec} s ` +
       `of warm-up and ${options.durationSec} s measured, then waits ${DRAIN_MS / 1000} s for stragglers; the ` +
@@ -320,7 +327,8 @@ function report(
       `${fmtInt(run.pushBytes)}-byte \`location:frame\` to every socket every ${PUSH_INTERVAL_MS / 1000} s (the ` +
       `size of a frame of ${run.expectedPeople} people). **Ack**: update → acknowledgement; **timeouts**: acks ` +
       `missing after ${ACK_TIMEOUT_MS / 1000} s; **frame gap**: time between two frames at one subscriber ` +
-      `(${PUSH_INTERVAL_MS / 1000} s when on schedule). Latencies in ms; medians over ${options.rounds} rounds.`,
+      `(Moim pushes every ${PUSH_INTERVAL_MS / 1000} s only when what a subscriber sees changed, so gaps are ` +
+      `multiples of ${PUSH_INTERVAL_MS / 1000} s; a p50 near ${PUSH_INTERVAL_MS / 1000} s means on schedule). Latencies in ms; medians over ${options.rounds} rounds.`,
     '',
     ...run.skipped.map((s) => `**${s}**\n`),
     markdownTable(

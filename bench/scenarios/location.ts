@@ -3,8 +3,8 @@ import type { ClientSpec, Scenario, WorkerContext } from '../lib/socket-protocol
 
 /**
  * The client of the location benchmark (runs inside the socket workers): each person shares their position with
- * the "people nearby" layer, watches that layer around themselves, and sends a position update once a second (a
- * short random walk), at a phase of its own within the second. Measures the update's acknowledgement, and the
+ * the "people nearby" layer, watches that layer around themselves, and sends a position update once a second, at
+ * a phase of its own within the second, moving in a straight line at a speed of their own. Measures the update's acknowledgement, and the
  * frames the server pushes: how many, how far apart, how many people in them.
  */
 
@@ -36,13 +36,21 @@ interface Client {
   socket: Socket;
   lat: number;
   lng: number;
+  /** Degrees per update: walking to driving speed in a fixed direction, turned back at the area's edge. */
+  dLat: number;
+  dLng: number;
   lastFrameAt: number;
 }
 
 /** Slots per interval: the clients are spread over them, one tick sends one slot. */
 const SLOTS = 100;
-/** About 2 m in degrees: one step of the random walk. */
-const STEP = 0.00002;
+const METRES_PER_DEGREE_LAT = 111_320;
+/** Where people move: the bench places them in this box (Seoul-sized) and turns them back at its edges. */
+export const AREA = { south: 37.44, north: 37.69, west: 126.78, east: 127.18 };
+const METRES_PER_DEGREE_LNG =
+  METRES_PER_DEGREE_LAT * Math.cos((((AREA.south + AREA.north) / 2) * Math.PI) / 180);
+/** Metres per second: from walking to driving in town, so people cross the 100 m cells of their shares. */
+const SPEED = { min: 1.5, max: 15 };
 
 type Ack<T> = { ok: true; data: T } | { ok: false; error: { code: string } };
 
@@ -55,8 +63,10 @@ export function createScenario(ctx: WorkerContext): Scenario {
 
   const update = (c: Client) => {
     if (!c.socket.connected) return ctx.count('no_socket');
-    c.lat += (Math.random() - 0.5) * STEP;
-    c.lng += (Math.random() - 0.5) * STEP;
+    if (c.lat + c.dLat < AREA.south || c.lat + c.dLat > AREA.north) c.dLat = -c.dLat;
+    if (c.lng + c.dLng < AREA.west || c.lng + c.dLng > AREA.east) c.dLng = -c.dLng;
+    c.lat += c.dLat;
+    c.lng += c.dLng;
     const no = next++;
     const t0 = ctx.now();
     pending.set(no, t0);
@@ -110,7 +120,16 @@ export function createScenario(ctx: WorkerContext): Scenario {
   return {
     attach(socket, raw: ClientSpec) {
       const spec = raw.data as LocationClient;
-      const c: Client = { socket, lat: spec.lat, lng: spec.lng, lastFrameAt: 0 };
+      const speed = SPEED.min + Math.random() * (SPEED.max - SPEED.min);
+      const heading = Math.random() * 2 * Math.PI;
+      const c: Client = {
+        socket,
+        lat: spec.lat,
+        lng: spec.lng,
+        dLat: (speed * Math.cos(heading)) / METRES_PER_DEGREE_LAT,
+        dLng: (speed * Math.sin(heading)) / METRES_PER_DEGREE_LNG,
+        lastFrameAt: 0,
+      };
       clients.push(c);
       socket.on('location:frame', (frame: { people?: unknown[] }) => {
         const now = ctx.now();

@@ -6,6 +6,7 @@ import { startMoim, startServer, stopAll, type ServerProcess } from './lib/proce
 import {
   errorCount,
   fmtInt,
+  listenOverflows,
   fmtMs,
   markdownTable,
   measureWindow,
@@ -171,6 +172,7 @@ async function chatRound(
     `round ${run.round}/${options.rounds} ${run.label}: connecting ${run.clients.length} sockets` +
       (quiet.waitedMs > 1500 ? ` (waited ${Math.round(quiet.waitedMs / 1000)} s for a quiet machine)` : ''),
   );
+  const overflows0 = listenOverflows();
   const fleet = await SocketFleet.start({
     url: run.server.url,
     scenario: SCENARIO,
@@ -179,7 +181,12 @@ async function chatRound(
   });
   try {
     const { connected, failed, errors } = fleet.connect;
-    if (failed > 0) ctx.progress(`  ${failed} sockets failed to connect: ${errors.join('; ')}`);
+    const overflows = (listenOverflows() ?? 0) - (overflows0 ?? 0);
+    if (failed > 0) {
+      ctx.progress(
+        `  ${failed} sockets failed to connect: ${errors.join('; ')}; accept-queue overflows meanwhile: ${overflows}`,
+      );
+    }
     const handshake = (await fleet.stats()).histograms.handshake;
     await sleep(SETTLE_MS);
     await fleet.all(() => ({
@@ -231,7 +238,8 @@ async function chatRound(
       label: run.label,
       connected,
       failed,
-      connectErrors: errors,
+      connectErrors:
+        failed > 0 ? [...errors, `${overflows} accept-queue overflows while connecting`] : errors,
       handshake,
       ack: stats.histograms.ack,
       delivery: stats.histograms.delivery,

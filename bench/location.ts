@@ -6,6 +6,7 @@ import { startMoim, startServer, stopAll, type ServerProcess } from './lib/proce
 import {
   errorCount,
   fmtInt,
+  listenOverflows,
   fmtMs,
   markdownTable,
   measureWindow,
@@ -180,6 +181,7 @@ async function locationRound(
     `round ${run.round}/${options.rounds} ${run.label}: connecting ${run.clients.length} sockets` +
       (quiet.waitedMs > 1500 ? ` (waited ${Math.round(quiet.waitedMs / 1000)} s for a quiet machine)` : ''),
   );
+  const overflows0 = listenOverflows();
   const fleet = await SocketFleet.start({
     url: run.server.url,
     scenario: SCENARIO,
@@ -188,7 +190,12 @@ async function locationRound(
   });
   try {
     const { connected, failed, errors } = fleet.connect;
-    if (failed > 0) ctx.progress(`  ${failed} sockets failed to connect: ${errors.join('; ')}`);
+    const overflows = (listenOverflows() ?? 0) - (overflows0 ?? 0);
+    if (failed > 0) {
+      ctx.progress(
+        `  ${failed} sockets failed to connect: ${errors.join('; ')}; accept-queue overflows meanwhile: ${overflows}`,
+      );
+    }
     const handshake = (await fleet.stats()).histograms.handshake;
     await sleep(SETTLE_MS);
     const setups = (await fleet.all({
@@ -214,7 +221,8 @@ async function locationRound(
         label: run.label,
         connected,
         failed,
-        connectErrors: errors,
+        connectErrors:
+          failed > 0 ? [...errors, `${overflows} accept-queue overflows while connecting`] : errors,
         setup,
         handshake,
         ack: undefined,
@@ -246,7 +254,8 @@ async function locationRound(
       label: run.label,
       connected,
       failed,
-      connectErrors: errors,
+      connectErrors:
+        failed > 0 ? [...errors, `${overflows} accept-queue overflows while connecting`] : errors,
       setup,
       handshake,
       ack: stats.histograms.ack,

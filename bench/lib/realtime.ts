@@ -182,3 +182,20 @@ export function errorCount(counters: Record<string, number>, failedHandshakes: n
     (counters.disconnects ?? 0)
   );
 }
+
+/**
+ * The kernel's count of connections dropped because a listening socket's accept queue was full (machine-wide):
+ * when a server's event loop stalls while handshakes arrive, this is where failed connections come from.
+ */
+export function listenOverflows(): number | undefined {
+  try {
+    const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const header = lines.find((l) => l.startsWith('TcpExt:'));
+    const values = header && lines[lines.indexOf(header) + 1];
+    if (!header || !values) return undefined;
+    const i = header.split(' ').indexOf('ListenOverflows');
+    return i < 0 ? undefined : Number(values.split(' ')[i]);
+  } catch {
+    return undefined;
+  }
+}

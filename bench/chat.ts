@@ -7,6 +7,7 @@ import {
   errorCount,
   fmtInt,
   listenOverflows,
+  moimEnvOverrides,
   fmtMs,
   markdownTable,
   measureWindow,
@@ -106,6 +107,7 @@ export async function chat(ctx: BenchContext): Promise<string> {
       databaseUrl: db.url,
       redisUrl,
       redisPrefix: redis.prefix,
+      env: moimEnvOverrides(ctx.note),
     });
     servers.push(moim);
 

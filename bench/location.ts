@@ -7,6 +7,7 @@ import {
   errorCount,
   fmtInt,
   listenOverflows,
+  moimEnvOverrides,
   fmtMs,
   markdownTable,
   measureWindow,
@@ -110,6 +111,7 @@ export async function location(ctx: BenchContext): Promise<string> {
       databaseUrl: db.url,
       redisUrl,
       redisPrefix: redis.prefix,
+      env: moimEnvOverrides(ctx.note),
     });
     servers.push(moim);
 

@@ -199,3 +199,20 @@ export function listenOverflows(): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * Extra server settings for an experiment, from BENCH_MOIM_ENV ("DATABASE_POOL_MAX=30 LOCATION_WRITE_BATCH_MS=50"),
+ * noted in the report so the figures are never mistaken for the defaults'.
+ */
+export function moimEnvOverrides(note: (line: string) => void): Record<string, string> {
+  const raw = process.env.BENCH_MOIM_ENV?.trim();
+  if (!raw) return {};
+  const env: Record<string, string> = {};
+  for (const pair of raw.split(/\s+/)) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`BENCH_MOIM_ENV: expected NAME=value, got "${pair}"`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  note(`Moim started with non-default settings (BENCH_MOIM_ENV): \`${raw}\``);
+  return env;
+}

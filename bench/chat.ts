@@ -20,6 +20,7 @@ import {
 import { median } from './lib/report.js';
 import {
   mintTokens,
+  outboxBacklog,
   seedEventConversations,
   seedUsers,
   storedSeqs,
@@ -60,6 +61,8 @@ interface ChatRound {
   loss: LossReport;
   /** Moim only: messages the database holds beyond those the clients saw acknowledged or delivered. */
   storedNotSeen?: number;
+  /** Moim only: outbox events not yet relayed at the end of the measured window. */
+  outboxBacklog?: number;
   cpu: RealtimeCpu;
   rssMb?: number;
   internals?: ServerInternals;
@@ -201,6 +204,7 @@ async function chatRound(
       internals: run.databaseUrl !== undefined,
     });
     const { stats, seconds, cpu, internals } = window;
+    const backlog = run.databaseUrl ? await outboxBacklog(run.databaseUrl) : undefined;
     await fleet.all({ kind: 'stop' });
     await sleep(DRAIN_MS);
     const unacked = await unacknowledged(fleet);
@@ -251,6 +255,7 @@ async function chatRound(
       unacked,
       loss,
       ...(storedNotSeen === undefined ? {} : { storedNotSeen }),
+      ...(backlog === undefined ? {} : { outboxBacklog: backlog }),
       cpu,
       ...(window.rssMb === undefined ? {} : { rssMb: window.rssMb }),
       ...(internals ? { internals } : {}),
@@ -264,7 +269,8 @@ async function chatRound(
         `timeouts ${timeouts(result)}, missed live ${loss.missedLive}/${loss.expected} (${loss.recovered} ` +
         `recovered by sync), lost ${loss.lost}, dup ${loss.duplicates}, ` +
         `server CPU ${cpu.server} %, load ${cpu.load} %, services ${cpu.services} %, other ${cpu.other} %` +
-        (internals ? `, loop max ${internals.loopMaxMs} ms, GC ${internals.gcMs} ms` : ''),
+        (internals ? `, loop max ${internals.loopMaxMs} ms, GC ${internals.gcMs} ms` : '') +
+        (backlog === undefined ? '' : `, outbox backlog ${backlog}`),
     );
     return result;
   } finally {
@@ -374,7 +380,7 @@ function report(
     '',
     'Rounds ("load CPU" is the socket load processes; "services CPU" is PostgreSQL and Redis, including any other ' +
       'work they did meanwhile; "other CPU" is the rest of the machine; loop max and GC are from Moim\'s /metrics ' +
-      'over the measured window):',
+      'over the measured window; the outbox backlog is the domain events not yet relayed at its end):',
     '',
     markdownTable(
       [
@@ -392,6 +398,7 @@ function report(
         'services CPU',
         'other CPU',
         'loop max / GC',
+        'outbox backlog',
       ],
       rounds.map((r) => [
         r.round,
@@ -409,6 +416,7 @@ function report(
         `${r.cpu.services} %`,
         `${r.cpu.other} %`,
         r.internals ? `${r.internals.loopMaxMs} ms / ${r.internals.gcMs} ms` : '–',
+        r.outboxBacklog ?? '–',
       ]),
     ),
   ].join('\n');

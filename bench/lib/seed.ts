@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { count, isNull } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
@@ -147,6 +148,17 @@ export async function storedSeqs(databaseUrl: string, ids: string[]): Promise<Ma
       .from(schema.conversations);
     const wanted = new Set(ids);
     return new Map(rows.filter((r) => wanted.has(r.id)).map((r) => [r.id, r.lastSeq]));
+  });
+}
+
+/** Domain events written but not yet handled by the outbox relay: a relay that falls behind shows here. */
+export async function outboxBacklog(databaseUrl: string): Promise<number> {
+  return withDb(databaseUrl, async (db) => {
+    const [row] = await db
+      .select({ n: count() })
+      .from(schema.outboxEvents)
+      .where(isNull(schema.outboxEvents.dispatchedAt));
+    return row?.n ?? 0;
   });
 }
 

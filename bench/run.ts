@@ -4,6 +4,7 @@ import { location } from './location.js';
 import { http } from './http.js';
 import { commandLine, OPTIONS_HELP, parseOptions, UsageError, type BenchEntry } from './lib/bench.js';
 import { detectPinning, pinSelf } from './lib/cpu.js';
+import { machineLock } from './lib/lock.js';
 import { runDir } from './lib/processes.js';
 import { codeVersion, machineInfo, recordSection } from './lib/report.js';
 
@@ -52,9 +53,10 @@ async function main(argv: string[]): Promise<number> {
   const options = parseOptions(args, entry.defaults);
   const pinning = detectPinning(options.pin);
   pinSelf(pinning);
+  const progress = (line: string) => console.error(line);
+  const unlock = await machineLock(commandLine(name, options), progress);
   const dir = runDir(name);
   const notes: string[] = [];
-  const progress = (line: string) => console.error(line);
   progress(`bench ${name}: scratch in ${dir.path}`);
   if (!pinning.enabled) progress(`not pinning: ${pinning.reason}`);
 
@@ -75,6 +77,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     console.error(`\nbench ${name} failed; server logs kept in ${dir.path}`);
     throw err;
+  } finally {
+    unlock();
   }
   if (!options.keep) dir.cleanup();
   const section = [...header, ...notes.map((n) => `- ${n}`), '', body].join('\n');
@@ -82,6 +86,9 @@ async function main(argv: string[]): Promise<number> {
   if (options.record) progress(`recorded in ${await recordSection(name, section)}`);
   return 0;
 }
+
+// Interrupted: exit normally so the exit handlers stop the servers and load processes and release the lock.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
 try {
   process.exitCode = await main(process.argv.slice(2));

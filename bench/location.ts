@@ -5,6 +5,7 @@ import type { Histogram } from './lib/histogram.js';
 import { startMoim, startServer, stopAll, type ServerProcess } from './lib/processes.js';
 import {
   errorCount,
+  exitedWith,
   fmtInt,
   listenOverflows,
   moimEnvOverrides,
@@ -154,6 +155,11 @@ export async function location(ctx: BenchContext): Promise<string> {
             continue;
           }
           rounds.push(result);
+          const died = isMoim ? exitedWith(moim.pid, `${dir.path}/moim.log`) : undefined;
+          if (died) {
+            skipped.push(`Moim exited during round ${round} and was not measured further: ${died}`);
+            ctx.progress(`  Moim exited: ${died}`);
+          }
         } finally {
           target.other.resume();
         }

@@ -50,7 +50,7 @@ export function realtimeCpuWindow(serverPid: number, fleet: SocketFleet): () => 
   const services0 = new Map(services.map((pid) => [pid, processCpuMs(pid) ?? 0]));
   return () => {
     const elapsed = performance.now() - t0;
-    const serverMs = (processCpuMs(serverPid) ?? 0) - server0;
+    const serverMs = Math.max(0, (processCpuMs(serverPid) ?? server0) - server0);
     const self = process.cpuUsage(self0);
     const loadMs = (self.user + self.system) / 1000 + fleet.cpuMs() - fleet0;
     let servicesMs = 0;
@@ -215,4 +215,20 @@ export function moimEnvOverrides(note: (line: string) => void): Record<string, s
   }
   note(`Moim started with non-default settings (BENCH_MOIM_ENV): \`${raw}\``);
   return env;
+}
+
+/** Whether a server process still runs; when it does not, the last lines of its log say why. */
+export function exitedWith(pid: number, logFile: string): string | undefined {
+  try {
+    process.kill(pid, 0);
+    return undefined;
+  } catch {
+    try {
+      const tail = fs.readFileSync(logFile, 'utf8').slice(-4000).split('\n');
+      const cause = tail.filter((l) => /Error|at async/.test(l) && !l.startsWith('{')).slice(0, 3);
+      return cause.map((l) => l.trim().slice(0, 200)).join(' / ') || 'no error in its log';
+    } catch {
+      return 'its log could not be read';
+    }
+  }
 }

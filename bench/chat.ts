@@ -280,6 +280,16 @@ async function chatRound(
 
 const timeouts = (r: ChatRound) => (r.counters.timeouts ?? 0) + r.unacked;
 
+/** Moim's figure over the baseline's of the same round, per round: the host drifts between rounds. */
+function perRound(rounds: ChatRound[], figure: (r: ChatRound) => number): string {
+  const out: string[] = [];
+  for (const r of rounds.filter((x) => x.label === MOIM)) {
+    const base = rounds.find((x) => x.label === BASELINE && x.round === r.round);
+    if (base) out.push(`${(figure(r) / figure(base)).toFixed(1)}×`);
+  }
+  return out.join(', ') || '–';
+}
+
 function report(
   rounds: ChatRound[],
   run: { sockets: number; rate: number; options: BenchContext['options'] },
@@ -369,7 +379,8 @@ function report(
     ),
     '',
     `- Against the baseline (same run): ack p99 **${ratio(moim.ackP99, base.ackP99)}**, delivery p99 ` +
-      `**${ratio(moim.deliveryP99, base.deliveryP99)}**, server CPU **${ratio(moim.serverCpu, base.serverCpu)}**.`,
+      `**${ratio(moim.deliveryP99, base.deliveryP99)}**, server CPU **${ratio(moim.serverCpu, base.serverCpu)}**; ` +
+      `ack p99 round by round (each against the baseline of its round): ${perRound(rounds, (r) => p(r, 'ack', 'p99'))}.`,
     `- Goals (Moim, median of the rounds): ack p99 ≤ ${GOAL.ackP99} ms: ${fmtMs(moim.ackP99)} ms, ` +
       `**${ackMet ? 'met' : 'NOT met'}**; delivery p99 ≤ ${GOAL.deliveryP99} ms: ${fmtMs(moim.deliveryP99)} ms, ` +
       `**${deliveryMet ? 'met' : 'NOT met'}**; 0 lost: ${moim.lost} lost ` +

@@ -387,6 +387,14 @@ function report(
         `rounds and no timeouts: ${fmtMs(moim.ackP99)} ms, ${moim.timeouts} timeouts: **${met ? 'met' : 'NOT met'}**.`,
     );
   }
+  for (const r of rounds) {
+    const codes = Object.entries(r.counters).filter(([k]) => k.startsWith('error_'));
+    if (codes.length > 0) {
+      lines.push(
+        `- Error acks, ${r.label} round ${r.round}: ${codes.map(([k, v]) => `${k.slice(6)} × ${v}`).join(', ')}`,
+      );
+    }
+  }
   const notes = [...new Set(rounds.flatMap((r) => r.connectErrors))];
   if (notes.length > 0) lines.push(`- Connection errors seen: ${notes.map((n) => `\`${n}\``).join(', ')}`);
   const setupErrors = rounds.filter((r) => Object.keys(r.setup.errors).length > 0);

@@ -1,8 +1,11 @@
 import { auth } from './auth.js';
 import { events } from './events.js';
+import { chat } from './chat.js';
+import { location } from './location.js';
 import { http } from './http.js';
 import { commandLine, OPTIONS_HELP, parseOptions, UsageError, type BenchEntry } from './lib/bench.js';
 import { detectPinning, pinSelf } from './lib/cpu.js';
+import { machineLock } from './lib/lock.js';
 import { runDir } from './lib/processes.js';
 import { codeVersion, machineInfo, recordSection } from './lib/report.js';
 
@@ -22,6 +25,16 @@ const BENCHMARKS: Record<string, BenchEntry> = {
       'event search (keyword + dates + 5 km + open only) and map pins over 100,000 events on PostgreSQL vs bare Fastify',
     run: events,
     defaults: { connections: 32 },
+  },
+  chat: {
+    summary: 'chat:send ack and delivery latency, sockets in conversations of 20, vs a Socket.IO echo server',
+    run: chat,
+    defaults: { connections: 2000, rate: 500, durationSec: 30, warmupSec: 5 },
+  },
+  location: {
+    summary: 'location:update ack at 1 Hz per socket, nearby frames every 3 s, vs a Socket.IO echo server',
+    run: location,
+    defaults: { connections: 10_000, durationSec: 30, warmupSec: 5 },
   },
 };
 
@@ -47,9 +60,10 @@ async function main(argv: string[]): Promise<number> {
   const options = parseOptions(args, entry.defaults);
   const pinning = detectPinning(options.pin);
   pinSelf(pinning);
+  const progress = (line: string) => console.error(line);
+  const unlock = await machineLock(commandLine(name, options), progress);
   const dir = runDir(name);
   const notes: string[] = [];
-  const progress = (line: string) => console.error(line);
   progress(`bench ${name}: scratch in ${dir.path}`);
   if (!pinning.enabled) progress(`not pinning: ${pinning.reason}`);
 
@@ -61,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
     `- Machine: ${machineInfo()}`,
     `- Code: ${codeVersion()}`,
     pinning.enabled
-      ? `- Placement: servers pinned to core ${pinning.serverCore} (\`taskset\`), load generator (autocannon in the bench process) to core ${pinning.loadCore}`
+      ? `- Placement: servers pinned to core ${pinning.serverCore} (\`taskset\`), load generator (the bench process and its load processes) to core ${pinning.loadCore}`
       : `- Placement: not pinned (${pinning.reason}); figures are not comparable with pinned runs`,
   ];
   let body: string;
@@ -70,6 +84,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     console.error(`\nbench ${name} failed; server logs kept in ${dir.path}`);
     throw err;
+  } finally {
+    unlock();
   }
   if (!options.keep) dir.cleanup();
   const section = [...header, ...notes.map((n) => `- ${n}`), '', body].join('\n');
@@ -77,6 +93,9 @@ async function main(argv: string[]): Promise<number> {
   if (options.record) progress(`recorded in ${await recordSection(name, section)}`);
   return 0;
 }
+
+// Interrupted: exit normally so the exit handlers stop the servers and load processes and release the lock.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
 try {
   process.exitCode = await main(process.argv.slice(2));

@@ -8,6 +8,8 @@ export interface BenchOptions extends RoundOptions {
   pin: boolean;
   /** Keep bench/.tmp/<run> (server logs, data directories) even when the run succeeds. */
   keep: boolean;
+  /** Events per second, for benchmarks that send at a fixed rate (chat); undefined for the others. */
+  rate?: number;
 }
 
 export interface BenchContext {
@@ -27,7 +29,7 @@ export interface BenchEntry {
   summary: string;
   run: BenchFn;
   /** Defaults that suit this benchmark better than the common ones. */
-  defaults?: Partial<Pick<BenchOptions, 'rounds' | 'durationSec' | 'warmupSec' | 'connections'>>;
+  defaults?: Partial<Pick<BenchOptions, 'rounds' | 'durationSec' | 'warmupSec' | 'connections' | 'rate'>>;
 }
 
 const DEFAULTS = {
@@ -43,7 +45,8 @@ export const OPTIONS_HELP = `Options:
   --rounds N        interleaved rounds (default ${DEFAULTS.rounds})
   --duration S      seconds per measured run (default ${DEFAULTS.durationSec})
   --warmup S        seconds of warm-up per target before the rounds (default ${DEFAULTS.warmupSec})
-  --connections C   concurrent connections (default ${DEFAULTS.connections} unless the benchmark says otherwise)
+  --connections C   concurrent connections, or sockets (default ${DEFAULTS.connections} unless the benchmark says otherwise)
+  --rate R          messages per second in total, for the benchmarks that send at a fixed rate (chat)
   --quiet-pct P     before each run, wait until the rest of the machine uses < P % of a core (default ${DEFAULTS.quietPct})
   --quiet-wait S    ... but no longer than S seconds (default ${DEFAULTS.quietWaitSec})
   --no-pin          do not pin the server to core 0 and the load generator to core 1
@@ -71,6 +74,7 @@ export function parseOptions(args: string[], defaults: BenchEntry['defaults'] = 
         duration: { type: 'string' },
         warmup: { type: 'string' },
         connections: { type: 'string' },
+        rate: { type: 'string' },
         'quiet-pct': { type: 'string' },
         'quiet-wait': { type: 'string' },
         'no-pin': { type: 'boolean' },
@@ -87,6 +91,9 @@ export function parseOptions(args: string[], defaults: BenchEntry['defaults'] = 
     durationSec: count(values.duration, 'duration', d.durationSec, 1),
     warmupSec: count(values.warmup, 'warmup', d.warmupSec, 0),
     connections: count(values.connections, 'connections', d.connections, 1),
+    ...(values.rate !== undefined || d.rate !== undefined
+      ? { rate: count(values.rate, 'rate', d.rate ?? 0, 1) }
+      : {}),
     quietPct: count(values['quiet-pct'], 'quiet-pct', d.quietPct, 0),
     quietWaitSec: count(values['quiet-wait'], 'quiet-wait', d.quietWaitSec, 0),
     pin: !values['no-pin'],
@@ -103,6 +110,7 @@ export function commandLine(name: string, o: BenchOptions): string {
     `--duration ${o.durationSec}`,
     `--warmup ${o.warmupSec}`,
     `--connections ${o.connections}`,
+    ...(o.rate === undefined ? [] : [`--rate ${o.rate}`]),
     ...(o.pin ? [] : ['--no-pin']),
   ];
   return `${env.join('')}npm run bench -- ${name} ${flags.join(' ')}`;

@@ -69,7 +69,7 @@ const CLOCK_TICKS = (() => {
 })();
 
 /** CPU time (ms, all threads) a process has used so far; undefined where /proc is not available. */
-function processCpuMs(pid: number): number | undefined {
+export function processCpuMs(pid: number): number | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may contain spaces and parentheses; fields are counted after its closing parenthesis.

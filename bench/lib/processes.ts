@@ -61,6 +61,8 @@ export interface ServerProcess {
   name: string;
   url: string;
   pid: number;
+  /** The environment it was started with (benches that sign tokens read its configuration from it). */
+  env: Record<string, string>;
   /** SIGTERM, then SIGKILL if the process has not exited in time; resolves once it is gone. */
   stop(): Promise<void>;
   /** SIGSTOP / SIGCONT: an idle server's timers (job polling, outbox relay) would otherwise share the core. */
@@ -111,17 +113,14 @@ class PortTakenError extends Error {}
 async function startOnPort(opts: StartOptions, port: number): Promise<ServerProcess> {
   const command = [...opts.pinning.serverPrefix, process.execPath, '--import', 'tsx', ...opts.args];
   const log = fs.openSync(opts.logFile, 'a');
-  const child = spawn(command[0]!, command.slice(1), {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ...opts.env,
-    },
-    stdio: ['ignore', log, log],
-  });
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ...opts.env,
+  };
+  const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   running.add(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -175,7 +174,7 @@ async function startOnPort(opts: StartOptions, port: number): Promise<ServerProc
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { name: opts.name, url, pid: child.pid!, stop, pause, resume };
+  return { name: opts.name, url, pid: child.pid!, env, stop, pause, resume };
 }
 
 export interface MoimOptions {

@@ -72,7 +72,6 @@ export class ChatService {
         details: [{ path: '/body', message: 'must not be blank' }],
       });
     }
-    let sent: MessageRow | undefined;
     const result = await this.deps.unitOfWork(async (ctx) => {
       const conversation = await this.deps.repo.lockConversation(ctx.tx, conversationId);
       const member = conversation && (await this.deps.repo.findMember(ctx.tx, conversationId, actor.userId));
@@ -85,7 +84,7 @@ export class ChatService {
         actor.userId,
         input.clientId,
       );
-      if (existing) return { row: existing, duplicate: true };
+      if (existing) return { message: await this.view(ctx.tx, existing), duplicate: true };
       if (conversation.archivedAt) {
         throw new AppError('CONVERSATION_ARCHIVED', 'This conversation is closed.');
       }
@@ -101,13 +100,14 @@ export class ChatService {
         { conversationId, messageId: row.id, seq: row.seq, senderId: actor.userId },
         actor.userId,
       );
-      sent = row;
-      return { row, duplicate: false };
+      return { message: await this.view(ctx.tx, row), duplicate: false };
     });
-    const people = await this.people([result.row]);
-    const message = toMessage(people(result.row));
-    if (sent) this.deps.realtime.emit(conversationRoom(conversationId), 'chat:message', message);
-    return { message, duplicate: result.duplicate };
+    // Everything the broadcast needs was read before the commit: nothing after it can fail and leave a stored
+    // message unannounced.
+    if (!result.duplicate) {
+      this.deps.realtime.emit(conversationRoom(conversationId), 'chat:message', result.message);
+    }
+    return result;
   }
 
   /** Everything after `afterSeq` (and what changed after change `sinceChange`), in order, at most 200 at a time. */
@@ -305,7 +305,7 @@ export class ChatService {
     messageId: string,
     patch: (message: MessageRow, member: MemberRow) => Partial<MessageRow>,
   ): Promise<MessageView> {
-    const row = await this.deps.unitOfWork(async (ctx) => {
+    const view = await this.deps.unitOfWork(async (ctx) => {
       const conversation = await this.deps.repo.lockConversation(ctx.tx, conversationId);
       const member = conversation && (await this.deps.repo.findMember(ctx.tx, conversationId, actor.userId));
       if (!conversation || !member || member.leftAt !== null) {
@@ -318,18 +318,31 @@ export class ChatService {
       if (message.deletedAt) throw new AppError('MESSAGE_DELETED', 'The message was deleted.');
       if (conversation.archivedAt)
         throw new AppError('CONVERSATION_ARCHIVED', 'This conversation is closed.');
-      return this.deps.repo.changeMessage(ctx.tx, conversationId, message.id, patch(message, member));
+      const changed = await this.deps.repo.changeMessage(
+        ctx.tx,
+        conversationId,
+        message.id,
+        patch(message, member),
+      );
+      return this.view(ctx.tx, changed);
     });
-    const people = await this.people([row]);
-    const view = toMessage(people(row));
     this.deps.realtime.emit(conversationRoom(conversationId), 'chat:message_updated', view);
     return view;
   }
 
+  /** One message as clients see it, read with the executor given (inside the transaction that wrote it). */
+  private async view(exec: Executor, row: MessageRow): Promise<MessageView> {
+    const people = await this.people([row], exec);
+    return toMessage(people(row));
+  }
+
   /** Attaches senders' names to bare message rows. */
-  private async people(rows: MessageRow[]): Promise<(row: MessageRow) => MessageWithSender> {
+  private async people(
+    rows: MessageRow[],
+    exec: Executor = this.deps.db,
+  ): Promise<(row: MessageRow) => MessageWithSender> {
     const ids = [...new Set(rows.map((r) => r.senderId).filter((id): id is string => id !== null))];
-    const cards = await this.deps.repo.people(this.deps.db, ids);
+    const cards = await this.deps.repo.people(exec, ids);
     return (row) => {
       const card = row.senderId ? cards.get(row.senderId) : undefined;
       return { ...row, senderNickname: card?.nickname ?? null, senderAvatarUrl: card?.avatarUrl ?? null };

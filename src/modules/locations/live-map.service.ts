@@ -200,7 +200,11 @@ export class LiveMapService {
     this.timer = setInterval(() => {
       const due = Math.floor((performance.now() - started) / sliceMs);
       done = Math.max(done, due - this.slices);
-      for (; done < due;) void this.tick(++done % this.slices);
+      for (; done < due;) {
+        this.tick(++done % this.slices).catch((err: unknown) =>
+          this.deps.logger.warn({ err }, 'live map tick failed'),
+        );
+      }
     }, sliceMs);
     this.timer.unref();
   }
@@ -242,7 +246,9 @@ export class LiveMapService {
         else groups.set(q, [sub]);
       }
       if (groups.size === 0) return;
-      const pins = [...groups.values()].some((g) => g[0]!.type === 'nearby') ? await this.pins(now) : null;
+      const pins = [...groups.values()].some((g) => g[0]!.type === 'nearby')
+        ? await this.pinsOrLast(now)
+        : null;
       await Promise.all(
         [...groups.values()].map(async (subs) => {
           try {
@@ -288,6 +294,19 @@ export class LiveMapService {
       SHARED_QUERY_COUNT,
       freshAfter,
     );
+  }
+
+  /**
+   * Pins for a tick: when they cannot be reloaded (the database is slow or down), the last ones still serve and
+   * people keep seeing each other; a tick must never fail, or take the process down, over pins.
+   */
+  private async pinsOrLast(now: number): Promise<PinIndex | null> {
+    try {
+      return await this.pins(now);
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'live map pins could not be reloaded');
+      return this.pinCache?.index ?? null;
+    }
   }
 
   /**

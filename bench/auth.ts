@@ -55,7 +55,13 @@ export async function auth(ctx: BenchContext): Promise<string> {
     });
     servers.push(moim);
 
-    const sessions = await createSessions(moim.url, Math.max(options.connections, 8));
+    // Separate sessions for the two targets: a refresh chain that loses a race (a response not yet applied when
+    // autocannon sends the next request) is token reuse, which rightly revokes the session; the reads must not
+    // be measured on revoked sessions.
+    const perTarget = Math.max(options.connections, 8);
+    const all = await createSessions(moim.url, perTarget * 2);
+    const sessions = all.slice(0, perTarget);
+    const refreshSessions = all.slice(perTarget);
     const meRequests = (): Request[] => {
       let next = 0;
       return [
@@ -76,7 +82,7 @@ export async function auth(ctx: BenchContext): Promise<string> {
           method: 'POST',
           path: '/v1/auth/refresh',
           setupRequest: (req, context: { session?: Session }) => {
-            context.session ??= sessions[next++ % sessions.length]!;
+            context.session ??= refreshSessions[next++ % refreshSessions.length]!;
             return {
               ...req,
               headers: { ...req.headers, 'content-type': 'application/json' },

@@ -45,6 +45,24 @@ export class ChatService {
     },
   ) {}
 
+  /**
+   * The tail of this process's sends per conversation. Sends into one conversation take its row lock one at a
+   * time anyway; queueing them here first means a burst into one busy conversation waits in memory instead of
+   * holding pooled connections on the lock, so the other conversations keep theirs.
+   */
+  private readonly sendQueues = new Map<string, Promise<unknown>>();
+
+  private inTurn<T>(conversationId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.sendQueues.get(conversationId) ?? Promise.resolve();
+    const run = previous.then(work);
+    const tail = run.catch(() => undefined);
+    this.sendQueues.set(conversationId, tail);
+    void tail.then(() => {
+      if (this.sendQueues.get(conversationId) === tail) this.sendQueues.delete(conversationId);
+    });
+    return run;
+  }
+
   /** The conversation and the caller's membership; 404 for anyone who is not a member. */
   async access(
     conversationId: string,
@@ -72,36 +90,39 @@ export class ChatService {
         details: [{ path: '/body', message: 'must not be blank' }],
       });
     }
-    const result = await this.deps.unitOfWork(async (ctx) => {
-      const conversation = await this.deps.repo.lockConversation(ctx.tx, conversationId);
-      const member = conversation && (await this.deps.repo.findMember(ctx.tx, conversationId, actor.userId));
-      if (!conversation || !member || member.leftAt !== null) {
-        throw new AppError('NOT_FOUND', 'No such conversation.');
-      }
-      const existing = await this.deps.repo.findByClientId(
-        ctx.tx,
-        conversationId,
-        actor.userId,
-        input.clientId,
-      );
-      if (existing) return { message: await this.view(ctx.tx, existing), duplicate: true };
-      if (conversation.archivedAt) {
-        throw new AppError('CONVERSATION_ARCHIVED', 'This conversation is closed.');
-      }
-      const row = await this.insert(ctx, conversation, {
-        senderId: actor.userId,
-        clientId: input.clientId,
-        kind: 'text',
-        body,
-      });
-      await this.deps.repo.markRead(ctx.tx, conversationId, actor.userId, row.seq);
-      await ctx.publish(
-        'chat.message_sent',
-        { conversationId, messageId: row.id, seq: row.seq, senderId: actor.userId },
-        actor.userId,
-      );
-      return { message: await this.view(ctx.tx, row), duplicate: false };
-    });
+    const result = await this.inTurn(conversationId, () =>
+      this.deps.unitOfWork(async (ctx) => {
+        const conversation = await this.deps.repo.lockConversation(ctx.tx, conversationId);
+        const member =
+          conversation && (await this.deps.repo.findMember(ctx.tx, conversationId, actor.userId));
+        if (!conversation || !member || member.leftAt !== null) {
+          throw new AppError('NOT_FOUND', 'No such conversation.');
+        }
+        const existing = await this.deps.repo.findByClientId(
+          ctx.tx,
+          conversationId,
+          actor.userId,
+          input.clientId,
+        );
+        if (existing) return { message: await this.view(ctx.tx, existing), duplicate: true };
+        if (conversation.archivedAt) {
+          throw new AppError('CONVERSATION_ARCHIVED', 'This conversation is closed.');
+        }
+        const row = await this.insert(ctx, conversation, {
+          senderId: actor.userId,
+          clientId: input.clientId,
+          kind: 'text',
+          body,
+        });
+        await this.deps.repo.markRead(ctx.tx, conversationId, actor.userId, row.seq);
+        await ctx.publish(
+          'chat.message_sent',
+          { conversationId, messageId: row.id, seq: row.seq, senderId: actor.userId },
+          actor.userId,
+        );
+        return { message: await this.view(ctx.tx, row), duplicate: false };
+      }),
+    );
     // Everything the broadcast needs was read before the commit: nothing after it can fail and leave a stored
     // message unannounced.
     if (!result.duplicate) {

@@ -117,6 +117,14 @@ describe('events: create, read, edit, cancel', () => {
     expect(paths).toEqual(
       expect.arrayContaining(['/body/title', '/body/capacity', '/body/color', '/body/link']),
     );
+    // A link is rendered as one by clients: script and data addresses are refused.
+    for (const link of ['javascript:alert(1)', 'data:text/html,<script>x</script>', 'kakaotalk://x']) {
+      const res = await post(host, { title: 'Linked', ...times(t, 300), link });
+      expect(res.json(), link).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        details: expect.arrayContaining([expect.objectContaining({ path: '/body/link' })]),
+      });
+    }
   });
 
   it('throttles creation per person and refuses the same event twice', async () => {

@@ -251,6 +251,58 @@ describe('participation: seats, waitlist, approval, kicks, invitations, roster l
     expect((accept.json() as Json).code).toBe('INVITATION_NOT_PENDING');
   });
 
+  it('an invitation has one outcome under races: a withdrawal against an acceptance, or three acceptances at once', async () => {
+    const event = await createEvent(t, { visibility: 'private' });
+    let accepted = 0;
+    for (let round = 0; round < 5; round++) {
+      const [p] = await users(1);
+      const inv = (
+        await t.app.inject({
+          method: 'POST',
+          url: `/v1/events/${event.id}/invitations`,
+          headers: event.host.headers,
+          payload: { userId: p!.userId },
+        })
+      ).json() as Json;
+      const [withdraw, accept] = await Promise.all([
+        t.app.inject({
+          method: 'DELETE',
+          url: `/v1/events/${event.id}/invitations/${inv.id}`,
+          headers: event.host.headers,
+        }),
+        t.app.inject({ method: 'POST', url: `/v1/event-invitations/${inv.id}/accept`, headers: p!.headers }),
+      ]);
+      const wins = [withdraw, accept].filter((r) => r.statusCode < 300);
+      expect(wins, `round ${round}: ${withdraw.statusCode} ${accept.statusCode}`).toHaveLength(1);
+      if (accept.statusCode < 300) accepted++;
+      const seen = await t.app.inject({ url: `/v1/events/${event.id}`, headers: p!.headers });
+      // Withdrawn: the private event is out of sight again. Accepted: they are going.
+      expect(seen.statusCode).toBe(accept.statusCode < 300 ? 200 : 404);
+    }
+
+    const [q] = await users(1);
+    const inv = (
+      await t.app.inject({
+        method: 'POST',
+        url: `/v1/events/${event.id}/invitations`,
+        headers: event.host.headers,
+        payload: { userId: q!.userId },
+      })
+    ).json() as Json;
+    const answers = await Promise.all(
+      [1, 2, 3].map(() =>
+        t.app.inject({ method: 'POST', url: `/v1/event-invitations/${inv.id}/accept`, headers: q!.headers }),
+      ),
+    );
+    expect(answers.filter((r) => r.statusCode < 300)).toHaveLength(1);
+    for (const r of answers.filter((x) => x.statusCode >= 300)) {
+      expect((r.json() as Json).code).toBe('INVITATION_NOT_PENDING');
+    }
+    const topics = await outboxTopics(t, event.id);
+    // One answer recorded per invitation that was accepted: none twice, none for a withdrawn one.
+    expect(topics.filter((topic) => topic === 'event.invitation_answered')).toHaveLength(accepted + 1);
+  });
+
   it('roster confirmation: everyone confirms, the host last, and the event locks against every change', async () => {
     const event = await createEvent(t, { capacity: 5 });
     const [a, b, c] = await users(3);

@@ -123,7 +123,15 @@ const editable = {
   bring: Type.Optional(nullable(Type.String({ maxLength: 500, description: 'What to bring.' }))),
   parking: Type.Optional(nullable(Type.String({ maxLength: 500 }))),
   link: Type.Optional(
-    nullable(Type.String({ format: 'uri', maxLength: 500, description: 'e.g. an open-chat room.' })),
+    nullable(
+      Type.String({
+        format: 'uri',
+        // Clients render it as a link: only web addresses, never javascript:, data: or app schemes.
+        pattern: '^[Hh][Tt][Tt][Pp][Ss]?://',
+        maxLength: 500,
+        description: 'An http(s) address, e.g. an open-chat room.',
+      }),
+    ),
   ),
   color: Type.Optional(nullable(Type.String({ pattern: '^#[0-9a-fA-F]{6}$', examples: ['#ff8800'] }))),
   capacity: Type.Optional(

@@ -354,17 +354,22 @@ export class EventsRepository {
     return row;
   }
 
+  /**
+   * Closes a pending invitation; undefined when it is no longer pending. The condition is what makes a withdrawal
+   * and an acceptance racing each other (or one invitation accepted twice at once) end with exactly one winner:
+   * the loser's update waits for the winner's row lock, then finds the invitation no longer pending.
+   */
   async answerInvitation(
     tx: Executor,
     id: string,
     status: 'accepted' | 'rejected' | 'cancelled',
-  ): Promise<InvitationRow> {
+  ): Promise<InvitationRow | undefined> {
     const [row] = await tx
       .update(eventInvitations)
       .set({ status, respondedAt: sql`now()` })
-      .where(eq(eventInvitations.id, id))
+      .where(and(eq(eventInvitations.id, id), eq(eventInvitations.status, 'pending')))
       .returning();
-    return row!;
+    return row;
   }
 
   async listEventInvitations(db: Executor, eventId: string): Promise<InvitationRow[]> {

@@ -154,7 +154,7 @@ export class ParticipationService {
       if (invitation.status !== 'pending') {
         throw new AppError('INVITATION_NOT_PENDING', 'The invitation was already answered or withdrawn.');
       }
-      await this.deps.repo.answerInvitation(ctx.tx, invitation.id, 'cancelled');
+      if (!(await this.deps.repo.answerInvitation(ctx.tx, invitation.id, 'cancelled'))) throw notPending();
     });
   }
 
@@ -175,7 +175,7 @@ export class ParticipationService {
         await this.acceptInTx(ctx, event, invitation);
         return;
       }
-      await this.deps.repo.answerInvitation(ctx.tx, invitation.id, 'rejected');
+      if (!(await this.deps.repo.answerInvitation(ctx.tx, invitation.id, 'rejected'))) throw notPending();
       await ctx.publish(
         'event.invitation_answered',
         { eventId: invitation.eventId, invitationId, inviteeId: actor.userId, accepted: false },
@@ -315,9 +315,9 @@ export class ParticipationService {
     event: EventRow,
     invitation: InvitationRow,
   ): Promise<ParticipantRow> {
+    if (!(await this.deps.repo.answerInvitation(ctx.tx, invitation.id, 'accepted'))) throw notPending();
     const status = this.seatFor(event);
     const row = await this.enter(ctx, event, invitation.inviteeId, status, null);
-    await this.deps.repo.answerInvitation(ctx.tx, invitation.id, 'accepted');
     await ctx.publish(
       'event.invitation_answered',
       { eventId: event.id, invitationId: invitation.id, inviteeId: invitation.inviteeId, accepted: true },
@@ -371,3 +371,6 @@ export class ParticipationService {
     return participant;
   }
 }
+
+const notPending = () =>
+  new AppError('INVITATION_NOT_PENDING', 'The invitation was already answered or withdrawn.');

@@ -87,6 +87,11 @@ export class LocationService {
   private access = new Map<string, Map<string, AccessSpan>>();
   private accessSize = 0;
   private readonly timers: NodeJS.Timeout[] = [];
+  /**
+   * Stopped shares the store has not confirmed removing (Redis was unreachable after the commit). Until they
+   * are gone from the store it would still accept their updates and show them, so removal is retried.
+   */
+  private unremoved: ReturnType<typeof storeRef>[] = [];
   private flushing: Promise<void> | undefined;
 
   constructor(
@@ -157,7 +162,7 @@ export class LocationService {
         endsAt: new Date(endsAt),
       });
       ctx.afterCommit(async () => {
-        await this.deps.store.removeShares(replaced.map(storeRef));
+        await this.removeFromStore(replaced.map(storeRef));
         await this.deps.store.putShare(entryOf(share, nickname));
         this.invalidate(actor.userId);
       });
@@ -258,12 +263,29 @@ export class LocationService {
         this.invalidate(row.userId);
         this.pending.delete(row.id);
       }
-      await this.deps.store.removeShares(rows.map(storeRef));
+      await this.removeFromStore(rows.map(storeRef));
       if (!opts.notify) return;
       for (const row of rows) {
         this.deps.realtime.emit(userRoom(row.userId), 'location:share_ended', { shareId: row.id, reason });
       }
     });
+  }
+
+  private async removeFromStore(refs: ReturnType<typeof storeRef>[]): Promise<void> {
+    try {
+      await this.deps.store.removeShares(refs);
+    } catch (err) {
+      this.unremoved.push(...refs);
+      throw err;
+    }
+  }
+
+  /** Retries the removals the store missed (every few seconds, with the expiry sweep). */
+  private async retryRemovals(): Promise<void> {
+    if (this.unremoved.length === 0) return;
+    const refs = this.unremoved;
+    this.unremoved = [];
+    await this.removeFromStore(refs);
   }
 
   // ---- policy facts ---------------------------------------------------------------------------------------
@@ -488,6 +510,7 @@ export class LocationService {
     every(config.writeBatchMs, 'location write batch', () => this.flushPositions());
     every(config.accessLogFlushMs, 'location access log flush', () => this.flushAccessLog());
     every(5_000, 'location share expiry', () => this.expireDue());
+    every(5_000, 'location store removal retry', () => this.retryRemovals());
     every(60_000, 'location group share check', () => this.recheckGroupShares());
     every(60_000, 'location sharer sweep', async () => {
       const idleBefore = this.deps.clock.now().getTime() - 5 * 60_000;

@@ -4,22 +4,27 @@ import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { ManualClock } from '../helpers/clock.js';
 import { createEvent, times } from '../helpers/events.js';
+import { addInvited, createGroup, joinGroup } from '../helpers/groups.js';
 import type { Json } from '../helpers/http.js';
 
 /**
  * The authorization matrix of the events module: every route, run by every actor, on a public and a private
- * event. Each cell states what the actor must get (a 2xx, or an exact error code), and every 2xx body is checked
+ * standalone event and on an event inside a public and inside a private group. Each cell states what the actor must get (a 2xx, or an exact error code), and every 2xx body is checked
  * for fields the actor may not see. The expectations are written from what an actor *is* to the event (their
  * traits), not from the policy code, so a change of policy shows up here as a failing cell.
  *
- * Adding the group actors when the groups module lands: add rows to ACTORS with a `groupRole` (member, admin,
- * owner) or a new trait (`banned`, `otherGroupOwner`), an `enter` that puts the person in that state (join the
- * group, ban them …), and build the worlds with `buildWorld(vis, start, duration, { groupId })` for an event
- * inside a group. `sees` and the outcome functions already read `groupRole` (members see private group events
- * and join them without an invitation); host-only routes stay host-only unless the policy changes.
+ * The group actors (a member, an admin, the owner, someone banned from the group, someone removed from it, the
+ * owner of another group) have a `group` trait: `buildGroupWorld` puts them in that state in a fresh group, and
+ * the host and every actor with an `enter` join that group too, so in a group world they are its members. In a
+ * standalone world the group actors are strangers whose groups have nothing to do with the event. `sees` and
+ * the outcome functions read `roleOf(actor, world)`: members see a private group's events and join them without
+ * an invitation; the group's owner and admins edit and cancel its events; everything else stays the host's.
  */
 
 type Vis = 'public' | 'private';
+type GroupRole = 'owner' | 'admin' | 'member';
+/** What a group actor is to the event's group (`otherOwner`: owns a different group). */
+type GroupTrait = GroupRole | 'banned' | 'kicked' | 'otherOwner';
 type Status = 'going' | 'waitlisted' | 'pending' | 'cancelled' | 'rejected' | 'kicked';
 
 interface Actor {
@@ -29,7 +34,8 @@ interface Actor {
   /** Their row in the event, after `enter`. */
   status?: Status;
   invited?: boolean;
-  groupRole?: 'owner' | 'admin' | 'member';
+  /** For the group actors: their state in the event's group (only in a group world). */
+  group?: GroupTrait;
   /** Puts the person in their state; runs in table order (the order matters for seats). */
   enter?: (w: WorldSetup, who: SignedUp) => Promise<void>;
 }
@@ -112,18 +118,38 @@ const ACTORS: Actor[] = [
   { name: 'stranger', signedIn: true },
   { name: 'otherHost', signedIn: true },
   { name: 'anonymous', signedIn: false },
+  // The admin comes before the owner and the host: the first of them to cancel the event wins.
+  { name: 'groupMember', signedIn: true, group: 'member' },
+  { name: 'groupAdmin', signedIn: true, group: 'admin' },
+  { name: 'groupOwner', signedIn: true, group: 'owner' },
+  { name: 'groupBanned', signedIn: true, group: 'banned' },
+  { name: 'groupKicked', signedIn: true, group: 'kicked' },
+  { name: 'otherGroupOwner', signedIn: true, group: 'otherOwner' },
   { name: 'host', signedIn: true, host: true, status: 'going' },
 ];
 
-/** Whether the actor may know the event exists: everyone for a public event; for a private one, those involved. */
-function sees(a: Actor, vis: Vis): boolean {
-  if (vis === 'public') return true;
-  if (!a.signedIn) return false;
-  return (
-    Boolean(a.host || a.groupRole || a.invited) ||
-    ['going', 'waitlisted', 'pending', 'cancelled'].includes(a.status ?? '')
-  );
+/**
+ * The actor's role in the event's group: none for a standalone event; in a group world the host and the event's
+ * actors (those with an `enter`) are plain members, the group actors what their trait says.
+ */
+function roleOf(a: Actor, w: World): GroupRole | null {
+  if (!w.groupId) return null;
+  if (a.group) return a.group === 'owner' || a.group === 'admin' || a.group === 'member' ? a.group : null;
+  return a.host || a.enter ? 'member' : null;
 }
+
+/** Whether the actor may know the event exists: everyone for a public event; for a private one, those involved. */
+function sees(a: Actor, w: World): boolean {
+  if (w.vis === 'public') return true;
+  if (!a.signedIn) return false;
+  // Someone who left a group event sees it only as a member (checked through the role).
+  const statuses = w.groupId
+    ? ['going', 'waitlisted', 'pending']
+    : ['going', 'waitlisted', 'pending', 'cancelled'];
+  return Boolean(a.host || roleOf(a, w) || a.invited) || statuses.includes(a.status ?? '');
+}
+/** Edits and cancels the event: its host, and the owner and admins of its group. */
+const moderates = (a: Actor, w: World) => Boolean(a.host) || ['owner', 'admin'].includes(roleOf(a, w) ?? '');
 const active = (a: Actor) => ['going', 'waitlisted', 'pending'].includes(a.status ?? '');
 
 type Outcome = { ok: true } | { code: ErrorCode };
@@ -132,6 +158,8 @@ const err = (code: ErrorCode): Outcome => ({ code });
 
 interface World {
   vis: Vis;
+  /** The event's group, in a group world. */
+  groupId?: string;
   eventId: string;
   invitationId: string;
   people: Map<string, SignedUp>;
@@ -168,7 +196,7 @@ const ROUTES: Route[] = [
     scoped: true,
     phase: 'before',
     outcome: () => OK,
-    check: (body, a) => {
+    check: (body, a, w) => {
       // Who queues or applies is the host's business.
       expect(body.waitlistCount).toBe(a.host ? 1 : 0);
       expect(body.pendingCount).toBe(a.host ? 1 : 0);
@@ -176,7 +204,7 @@ const ROUTES: Route[] = [
       expect(body.viewer).toMatchObject({
         status: a.status ?? null,
         isHost: Boolean(a.host),
-        groupRole: a.groupRole ?? null,
+        groupRole: roleOf(a, w),
       });
       expect(body.viewer.invitationId !== null).toBe(Boolean(a.invited));
     },
@@ -189,7 +217,7 @@ const ROUTES: Route[] = [
     auth: 'required',
     scoped: true,
     phase: 'before',
-    outcome: hostOnly,
+    outcome: (a, w) => (moderates(a, w) ? OK : err('FORBIDDEN')),
   },
   {
     name: 'DELETE /events/:id',
@@ -198,7 +226,13 @@ const ROUTES: Route[] = [
     auth: 'required',
     scoped: true,
     phase: 'before',
-    outcome: hostOnly,
+    // The first who may cancel (in table order) does; those after them find it cancelled.
+    outcome: (a, w) =>
+      !moderates(a, w)
+        ? err('FORBIDDEN')
+        : ACTORS.find((x) => moderates(x, w)) === a
+          ? OK
+          : err('EVENT_CANCELLED'),
   },
   {
     name: 'POST /events/:id/join',
@@ -213,7 +247,7 @@ const ROUTES: Route[] = [
       if (a.host || active(a)) return err('ALREADY_PARTICIPATING');
       if (a.status === 'kicked') return err('KICKED_FROM_EVENT');
       if (a.status === 'rejected') return err('APPLICATION_REJECTED');
-      if (w.vis === 'private' && !a.groupRole) return err('INVITATION_REQUIRED');
+      if (w.vis === 'private' && !roleOf(a, w)) return err('INVITATION_REQUIRED');
       return OK;
     },
     check: (body, a) => expect(body.status).toBe(a.invited ? 'waitlisted' : 'pending'),
@@ -455,10 +489,12 @@ describe('events authorization matrix: every route × every actor × public and 
         EVENT_CREATE_INTERVAL_SECONDS: '0',
         EVENT_CREATE_PER_DAY: '10000',
         ACCESS_TOKEN_TTL_SECONDS: '3600',
+        GROUP_CREATE_PER_DAY: '10000',
       },
     });
     for (const a of ACTORS) if (a.signedIn) people.set(a.name, await signUpWithEmail(t));
     otherEventId = (await createEvent(t, { title: 'Another host’s run' }, people.get('otherHost'))).id;
+    await createGroup(t, { name: 'Another crew' }, people.get('otherGroupOwner'));
   });
   afterAll(() => t.close());
 
@@ -508,6 +544,7 @@ describe('events authorization matrix: every route × every actor × public and 
       await setup.call(host, 'PATCH', `/v1/events/${event.id}`, { visibility: 'private' });
     return {
       vis,
+      ...(typeof fields.groupId === 'string' ? { groupId: fields.groupId } : {}),
       eventId: event.id,
       invitationId: setup.invitationId!,
       people,
@@ -518,6 +555,45 @@ describe('events authorization matrix: every route × every actor × public and 
     };
   }
 
+  /**
+   * A fresh group of that visibility (public: open; private: invite-only) with the host, every actor with an
+   * `enter` and the group actors in their states, and a world whose event is inside it (private in a private
+   * group).
+   */
+  async function buildGroupWorld(vis: Vis, startInMinutes: number, durationMinutes: number): Promise<World> {
+    const owner = people.get('groupOwner')!;
+    const group = await createGroup(
+      t,
+      {
+        name: `Authz crew ${++counter}`,
+        ...(vis === 'private'
+          ? { visibility: 'private', joinPolicy: 'invite_only' }
+          : { joinPolicy: 'open' }),
+      },
+      owner,
+    );
+    const joining = ACTORS.filter(
+      (a) => a.host || a.enter || ['member', 'admin', 'banned', 'kicked'].includes(a.group ?? ''),
+    );
+    const members = joining.map((a) => people.get(a.name)!);
+    if (vis === 'private') await addInvited(t, group, members);
+    else {
+      for (const m of members) {
+        const res = await joinGroup(t, group.id, m);
+        if (res.statusCode !== 200) throw new Error(`join group: ${res.statusCode} ${res.body}`);
+      }
+    }
+    const by = async (method: string, url: string, payload?: unknown) => {
+      const res = await call(owner, method, `/v1/groups/${group.id}${url}`, payload);
+      if (res.status >= 300)
+        throw new Error(`setup ${method} ${url}: ${res.status} ${JSON.stringify(res.body)}`);
+    };
+    await by('PATCH', `/members/${people.get('groupAdmin')!.userId}`, { role: 'admin' });
+    await by('POST', '/bans', { userId: people.get('groupBanned')!.userId });
+    await by('DELETE', `/members/${people.get('groupKicked')!.userId}`);
+    return buildWorld(vis, startInMinutes, durationMinutes, { groupId: group.id, visibility: vis });
+  }
+
   /** Runs one route for every actor in table order, and checks each cell. */
   async function runRoute(route: Route, w: World): Promise<void> {
     const failures: string[] = [];
@@ -526,7 +602,7 @@ describe('events authorization matrix: every route × every actor × public and 
       const expected: Outcome =
         !a.signedIn && route.auth === 'required'
           ? err('UNAUTHENTICATED')
-          : route.scoped && !sees(a, w.vis)
+          : route.scoped && !sees(a, w)
             ? err('NOT_FOUND')
             : route.outcome(a, w);
       const res = await call(who, route.method, route.url(w), route.body?.(w, a));
@@ -545,15 +621,23 @@ describe('events authorization matrix: every route × every actor × public and 
         }
       }
     }
-    expect(failures, `${route.name} on a ${w.vis} event`).toEqual([]);
+    expect(failures, `${route.name} on a ${w.vis}${w.groupId ? ' group' : ''} event`).toEqual([]);
   }
 
   const VISIBILITIES: Vis[] = ['public', 'private'];
+  /** Standalone events, and events inside a public and inside a private group. */
+  const KINDS = [
+    ...VISIBILITIES.map((vis) => ({ label: vis, build: (s: number, d: number) => buildWorld(vis, s, d) })),
+    ...VISIBILITIES.map((vis) => ({
+      label: `${vis} group`,
+      build: (s: number, d: number) => buildGroupWorld(vis, s, d),
+    })),
+  ];
 
   describe('before the start', () => {
     for (const route of ROUTES.filter((r) => r.phase === 'before')) {
-      for (const vis of VISIBILITIES) {
-        it(`${route.name} — ${vis}`, async () => runRoute(route, await buildWorld(vis, 24 * 60, 120)));
+      for (const k of KINDS) {
+        it(`${route.name} — ${k.label}`, async () => runRoute(route, await k.build(24 * 60, 120)));
       }
     }
   });
@@ -564,12 +648,12 @@ describe('events authorization matrix: every route × every actor × public and 
     const timed = ROUTES.filter((r) => r.phase !== 'before');
     beforeAll(async () => {
       for (const route of timed) {
-        for (const vis of VISIBILITIES) worlds.set(`${route.name} ${vis}`, await buildWorld(vis, 35, 10));
+        for (const k of KINDS) worlds.set(`${route.name} ${k.label}`, await k.build(35, 10));
       }
       clock.advance(10 * 60_000); // 25 minutes before the start: attendance is open
       for (const route of timed.filter((r) => r.phase === 'after')) {
-        for (const vis of VISIBILITIES) {
-          const w = worlds.get(`${route.name} ${vis}`)!;
+        for (const k of KINDS) {
+          const w = worlds.get(`${route.name} ${k.label}`)!;
           const res = await call(w.host, 'PUT', `/v1/events/${w.eventId}/attendance`, {
             marks: [{ userId: w.participant.userId, present: true }],
           });
@@ -579,16 +663,16 @@ describe('events authorization matrix: every route × every actor × public and 
     });
 
     for (const route of timed.filter((r) => r.phase === 'attendance')) {
-      for (const vis of VISIBILITIES) {
-        it(`${route.name} — ${vis}`, () => runRoute(route, worlds.get(`${route.name} ${vis}`)!));
+      for (const k of KINDS) {
+        it(`${route.name} — ${k.label}`, () => runRoute(route, worlds.get(`${route.name} ${k.label}`)!));
       }
     }
 
     describe('after the end', () => {
       beforeAll(async () => {
         clock.advance(36 * 60_000); // the event has ended: ratings are open
-        for (const vis of VISIBILITIES) {
-          const w = worlds.get(`GET /events/:id/ratings/mine ${vis}`)!;
+        for (const k of KINDS) {
+          const w = worlds.get(`GET /events/:id/ratings/mine ${k.label}`)!;
           const given = [
             await call(w.participant, 'POST', `/v1/events/${w.eventId}/ratings`, {
               userId: w.host.userId,
@@ -605,8 +689,8 @@ describe('events authorization matrix: every route × every actor × public and 
         }
       });
       for (const route of timed.filter((r) => r.phase === 'after')) {
-        for (const vis of VISIBILITIES) {
-          it(`${route.name} — ${vis}`, () => runRoute(route, worlds.get(`${route.name} ${vis}`)!));
+        for (const k of KINDS) {
+          it(`${route.name} — ${k.label}`, () => runRoute(route, worlds.get(`${route.name} ${k.label}`)!));
         }
       }
     });
@@ -625,20 +709,23 @@ describe('events authorization matrix: every route × every actor × public and 
     return ok;
   }
 
-  it('a locked event refuses every change to everyone; only its host may still call it off', async () => {
-    for (const vis of VISIBILITIES) {
-      const w = await buildWorld(vis, 24 * 60, 120);
+  it('a locked event refuses every change to everyone; only its host (or its group’s moderators) may still call it off', async () => {
+    for (const k of KINDS) {
+      const w = await k.build(24 * 60, 120);
       expect((await call(w.participant, 'POST', `/v1/events/${w.eventId}/confirm`)).status).toBe(200);
       expect((await call(w.host, 'POST', `/v1/events/${w.eventId}/confirm`)).body.locked).toBe(true);
-      expect(await successes(w)).toEqual(['DELETE /events/:id: host']);
+      // In a group the admin comes first in the table, so the admin's cancellation is the one that lands.
+      expect(await successes(w), k.label).toEqual([
+        `DELETE /events/:id: ${w.groupId ? 'groupAdmin' : 'host'}`,
+      ]);
     }
   });
 
   it('a cancelled event refuses every change to everyone', async () => {
-    for (const vis of VISIBILITIES) {
-      const w = await buildWorld(vis, 24 * 60, 120);
+    for (const k of KINDS) {
+      const w = await k.build(24 * 60, 120);
       expect((await call(w.host, 'DELETE', `/v1/events/${w.eventId}`)).status).toBe(204);
-      expect(await successes(w)).toEqual([]);
+      expect(await successes(w), k.label).toEqual([]);
     }
   });
 

@@ -1,13 +1,12 @@
 import path from 'node:path';
 import type { BenchContext } from './lib/bench.js';
-import { waitForQuiet } from './lib/cpu.js';
 import type { Histogram } from './lib/histogram.js';
 import { startMoim, startServer, stopAll, type ServerProcess } from './lib/processes.js';
 import {
   errorCount,
   fmtInt,
-  listenOverflows,
   moimEnvOverrides,
+  openFleet,
   fmtMs,
   markdownTable,
   measureWindow,
@@ -28,7 +27,6 @@ import {
 } from './lib/seed.js';
 import { freshDatabase, redisScope, type BenchDatabase, type BenchRedis } from './lib/services.js';
 import type { ClientSpec } from './lib/socket-protocol.js';
-import { SocketFleet } from './lib/sockets.js';
 import type { ChatClient, ChatParams, LossReport, SeqRanges } from './scenarios/chat.js';
 
 const SCENARIO = path.join(import.meta.dirname, 'scenarios', 'chat.ts');
@@ -172,28 +170,12 @@ async function chatRound(
   },
 ): Promise<ChatRound> {
   const { options } = ctx;
-  const quiet = await waitForQuiet([run.server.pid], options.quietPct, options.quietWaitSec * 1000);
-  ctx.progress(
-    `round ${run.round}/${options.rounds} ${run.label}: connecting ${run.clients.length} sockets` +
-      (quiet.waitedMs > 1500 ? ` (waited ${Math.round(quiet.waitedMs / 1000)} s for a quiet machine)` : ''),
-  );
-  const overflows0 = listenOverflows();
-  const fleet = await SocketFleet.start({
-    url: run.server.url,
+  const { fleet, quiet, connected, failed, connectErrors, handshake } = await openFleet(ctx, run, {
     scenario: SCENARIO,
-    clients: run.clients,
     connectPerSec: CONNECT_PER_SEC,
+    settleMs: SETTLE_MS,
   });
   try {
-    const { connected, failed, errors } = fleet.connect;
-    const overflows = (listenOverflows() ?? 0) - (overflows0 ?? 0);
-    if (failed > 0) {
-      ctx.progress(
-        `  ${failed} sockets failed to connect: ${errors.join('; ')}; accept-queue overflows meanwhile: ${overflows}`,
-      );
-    }
-    const handshake = (await fleet.stats()).histograms.handshake;
-    await sleep(SETTLE_MS);
     await fleet.all(() => ({
       kind: 'start',
       params: { ratePerSec: run.rate / fleet.size, timeoutMs: ACK_TIMEOUT_MS } satisfies ChatParams,
@@ -244,8 +226,7 @@ async function chatRound(
       label: run.label,
       connected,
       failed,
-      connectErrors:
-        failed > 0 ? [...errors, `${overflows} accept-queue overflows while connecting`] : errors,
+      connectErrors: connectErrors,
       handshake,
       ack: stats.histograms.ack,
       delivery: stats.histograms.delivery,

@@ -1,14 +1,13 @@
 import path from 'node:path';
 import type { BenchContext } from './lib/bench.js';
-import { waitForQuiet } from './lib/cpu.js';
 import type { Histogram } from './lib/histogram.js';
 import { startMoim, startServer, stopAll, type ServerProcess } from './lib/processes.js';
 import {
   errorCount,
   exitedWith,
   fmtInt,
-  listenOverflows,
   moimEnvOverrides,
+  openFleet,
   fmtMs,
   markdownTable,
   measureWindow,
@@ -22,7 +21,6 @@ import { median } from './lib/report.js';
 import { mintTokens, seedUsers } from './lib/seed.js';
 import { freshDatabase, redisScope, type BenchDatabase, type BenchRedis } from './lib/services.js';
 import type { ClientSpec } from './lib/socket-protocol.js';
-import { SocketFleet } from './lib/sockets.js';
 import {
   AREA,
   type LocationClient,
@@ -184,28 +182,12 @@ async function locationRound(
   },
 ): Promise<LocationRound> {
   const { options } = ctx;
-  const quiet = await waitForQuiet([run.server.pid], options.quietPct, options.quietWaitSec * 1000);
-  ctx.progress(
-    `round ${run.round}/${options.rounds} ${run.label}: connecting ${run.clients.length} sockets` +
-      (quiet.waitedMs > 1500 ? ` (waited ${Math.round(quiet.waitedMs / 1000)} s for a quiet machine)` : ''),
-  );
-  const overflows0 = listenOverflows();
-  const fleet = await SocketFleet.start({
-    url: run.server.url,
+  const { fleet, connected, failed, connectErrors, handshake } = await openFleet(ctx, run, {
     scenario: SCENARIO,
-    clients: run.clients,
     connectPerSec: CONNECT_PER_SEC,
+    settleMs: SETTLE_MS,
   });
   try {
-    const { connected, failed, errors } = fleet.connect;
-    const overflows = (listenOverflows() ?? 0) - (overflows0 ?? 0);
-    if (failed > 0) {
-      ctx.progress(
-        `  ${failed} sockets failed to connect: ${errors.join('; ')}; accept-queue overflows meanwhile: ${overflows}`,
-      );
-    }
-    const handshake = (await fleet.stats()).histograms.handshake;
-    await sleep(SETTLE_MS);
     const setups = (await fleet.all({
       kind: 'query',
       name: 'setup',
@@ -229,8 +211,7 @@ async function locationRound(
         label: run.label,
         connected,
         failed,
-        connectErrors:
-          failed > 0 ? [...errors, `${overflows} accept-queue overflows while connecting`] : errors,
+        connectErrors: connectErrors,
         setup,
         handshake,
         ack: undefined,
@@ -262,8 +243,7 @@ async function locationRound(
       label: run.label,
       connected,
       failed,
-      connectErrors:
-        failed > 0 ? [...errors, `${overflows} accept-queue overflows while connecting`] : errors,
+      connectErrors: connectErrors,
       setup,
       handshake,
       ack: stats.histograms.ack,

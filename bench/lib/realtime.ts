@@ -1,8 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import { processCpuMs, rssMb } from './cpu.js';
+import type { BenchContext } from './bench.js';
+import { processCpuMs, rssMb, waitForQuiet } from './cpu.js';
 import type { Histogram, Percentiles } from './histogram.js';
-import type { MergedStats, SocketFleet } from './sockets.js';
+import type { ServerProcess } from './processes.js';
+import type { ClientSpec } from './socket-protocol.js';
+import { SocketFleet, type MergedStats } from './sockets.js';
 
 /** Shared pieces of the realtime benchmarks (chat, location): resource windows, server metrics, tables. */
 
@@ -230,5 +233,56 @@ export function exitedWith(pid: number, logFile: string): string | undefined {
     } catch {
       return 'its log could not be read';
     }
+  }
+}
+
+export interface OpenedFleet {
+  fleet: SocketFleet;
+  quiet: Awaited<ReturnType<typeof waitForQuiet>>;
+  connected: number;
+  failed: number;
+  /** Connection errors; when sockets failed, with the kernel's accept-queue overflows meanwhile. */
+  connectErrors: string[];
+  handshake: Histogram | undefined;
+}
+
+/**
+ * The start of every realtime round: wait for a quiet machine, connect the round's sockets at a steady rate,
+ * report the ones that failed, and let the server settle their rooms. The caller closes the fleet.
+ */
+export async function openFleet(
+  ctx: BenchContext,
+  run: { round: number; label: string; server: ServerProcess; clients: ClientSpec[] },
+  opts: { scenario: string; connectPerSec: number; settleMs: number },
+): Promise<OpenedFleet> {
+  const { options } = ctx;
+  const quiet = await waitForQuiet([run.server.pid], options.quietPct, options.quietWaitSec * 1000);
+  ctx.progress(
+    `round ${run.round}/${options.rounds} ${run.label}: connecting ${run.clients.length} sockets` +
+      (quiet.waitedMs > 1500 ? ` (waited ${Math.round(quiet.waitedMs / 1000)} s for a quiet machine)` : ''),
+  );
+  const overflows0 = listenOverflows();
+  const fleet = await SocketFleet.start({
+    url: run.server.url,
+    scenario: opts.scenario,
+    clients: run.clients,
+    connectPerSec: opts.connectPerSec,
+  });
+  try {
+    const { connected, failed, errors } = fleet.connect;
+    const overflows = (listenOverflows() ?? 0) - (overflows0 ?? 0);
+    if (failed > 0) {
+      ctx.progress(
+        `  ${failed} sockets failed to connect: ${errors.join('; ')}; accept-queue overflows meanwhile: ${overflows}`,
+      );
+    }
+    const handshake = (await fleet.stats()).histograms.handshake;
+    await sleep(opts.settleMs);
+    const connectErrors =
+      failed > 0 ? [...errors, `${overflows} accept-queue overflows while connecting`] : errors;
+    return { fleet, quiet, connected, failed, connectErrors, handshake };
+  } catch (err) {
+    await fleet.close();
+    throw err;
   }
 }

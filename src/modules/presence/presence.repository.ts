@@ -13,6 +13,18 @@ export class PresenceRepository {
       });
   }
 
+  /** One statement for every person a heartbeat covers. */
+  async touchMany(db: Executor, userIds: string[], at: Date): Promise<void> {
+    if (userIds.length === 0) return;
+    await db
+      .insert(userPresence)
+      .values(userIds.map((userId) => ({ userId, lastSeenAt: at })))
+      .onConflictDoUpdate({
+        target: userPresence.userId,
+        set: { lastSeenAt: sql`greatest(${userPresence.lastSeenAt}, excluded.last_seen_at)` },
+      });
+  }
+
   async lastSeen(db: Executor, userIds: string[]): Promise<Map<string, Date>> {
     if (userIds.length === 0) return new Map();
     const rows = await db.select().from(userPresence).where(inArray(userPresence.userId, userIds));

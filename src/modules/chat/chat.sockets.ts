@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { Uuid } from '../../http/schemas.js';
+import { AppError } from '../../shared/errors.js';
 import { socketActor, type Gateway, type MoimSocket } from '../../realtime/gateway.js';
 import { ClientId, MessageBody, Seq } from './chat.dto.js';
 import { CONVERSATION_ROOM_PREFIX, conversationRoom, type ChatService } from './chat.service.js';
@@ -57,15 +58,23 @@ export function registerChatSockets(gateway: Gateway, chat: ChatService): void {
       {
         conversationId: Uuid,
         beforeSeq: Type.Optional(Seq),
+        afterSeq: Type.Optional(Seq),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
       },
       strict,
     ),
-    (ctx, p) =>
-      chat.history(socketActor(ctx), p.conversationId, {
+    (ctx, p) => {
+      if (p.beforeSeq !== undefined && p.afterSeq !== undefined) {
+        throw new AppError('VALIDATION_FAILED', 'Give beforeSeq or afterSeq, not both.', {
+          details: [{ path: '/afterSeq', message: 'must not be given with beforeSeq' }],
+        });
+      }
+      return chat.history(socketActor(ctx), p.conversationId, {
         ...(p.beforeSeq !== undefined ? { beforeSeq: p.beforeSeq } : {}),
+        ...(p.afterSeq !== undefined ? { afterSeq: p.afterSeq } : {}),
         limit: p.limit ?? 50,
-      }),
+      });
+    },
   );
 
   gateway.on('chat:read', Type.Object({ conversationId: Uuid, seq: Seq }, strict), async (ctx, p) => ({

@@ -24,7 +24,12 @@ describe('blocks: no direct messages and no presence between two people once one
   const block = (by: SignedUp, userId: string, method: 'PUT' | 'DELETE' = 'PUT') =>
     t.app.inject({ method, url: `/v1/me/blocks/${userId}`, headers: by.headers });
   const openDirect = (by: SignedUp, userId: string) =>
-    t.app.inject({ method: 'POST', url: '/v1/conversations/direct', headers: by.headers, payload: { userId } });
+    t.app.inject({
+      method: 'POST',
+      url: '/v1/conversations/direct',
+      headers: by.headers,
+      payload: { userId },
+    });
 
   it('blocks and unblocks idempotently, lists my blocks, refuses myself and unknown people', async () => {
     const [a, b, c] = await Promise.all([signUpWithEmail(t), signUpWithEmail(t), signUpWithEmail(t)]);
@@ -53,7 +58,11 @@ describe('blocks: no direct messages and no presence between two people once one
     expect(dm.statusCode).toBe(200);
     const conversationId = (dm.json() as Json).id as string;
     const s = await connect(blocked);
-    const before = (await emitAck<Json>(s, 'chat:send', { conversationId, clientId: 'b-1', body: 'hi' })) as Json;
+    const before = (await emitAck<Json>(s, 'chat:send', {
+      conversationId,
+      clientId: 'b-1',
+      body: 'hi',
+    })) as Json;
     expect(before.ok).toBe(true);
 
     await block(blocker, blocked.userId);
@@ -63,7 +72,11 @@ describe('blocks: no direct messages and no presence between two people once one
     // Either way round: the blocker cannot write to them either until they unblock.
     expect((await openDirect(blocker, blocked.userId)).json()).toMatchObject({ code: 'USER_BLOCKED' });
 
-    const ack = (await emitAck<Json>(s, 'chat:send', { conversationId, clientId: 'b-2', body: 'hello?' })) as Json;
+    const ack = (await emitAck<Json>(s, 'chat:send', {
+      conversationId,
+      clientId: 'b-2',
+      body: 'hello?',
+    })) as Json;
     expect(ack).toMatchObject({ ok: false, error: { code: 'USER_BLOCKED' } });
     const rest = await t.app.inject({
       method: 'POST',
@@ -73,7 +86,11 @@ describe('blocks: no direct messages and no presence between two people once one
     });
     expect([rest.statusCode, (rest.json() as Json).code]).toEqual([403, 'USER_BLOCKED']);
     // A retry of a message stored before the block still answers with that message.
-    const retry = (await emitAck<Json>(s, 'chat:send', { conversationId, clientId: 'b-1', body: 'hi' })) as Json;
+    const retry = (await emitAck<Json>(s, 'chat:send', {
+      conversationId,
+      clientId: 'b-1',
+      body: 'hi',
+    })) as Json;
     expect(retry).toMatchObject({ ok: true, data: { duplicate: true } });
     const history = (
       await t.app.inject({ url: `/v1/conversations/${conversationId}/messages`, headers: blocker.headers })
@@ -82,7 +99,11 @@ describe('blocks: no direct messages and no presence between two people once one
 
     await block(blocker, blocked.userId, 'DELETE');
     expect((await openDirect(blocked, blocker.userId)).statusCode).toBe(200);
-    const again = (await emitAck<Json>(s, 'chat:send', { conversationId, clientId: 'b-4', body: 'ok now' })) as Json;
+    const again = (await emitAck<Json>(s, 'chat:send', {
+      conversationId,
+      clientId: 'b-4',
+      body: 'ok now',
+    })) as Json;
     expect(again.ok).toBe(true);
   });
 
@@ -118,7 +139,9 @@ describe('blocks: no direct messages and no presence between two people once one
       t.app.inject({ url: `/v1/users/${blocker.userId}/presence`, headers: viewer.headers });
     expect((await read(blocked)).statusCode).toBe(404);
     expect((await read(friend)).statusCode).toBe(200);
-    const query = (await emitAck<Json>(watchBlocked, 'presence:query', { userIds: [blocker.userId, friend.userId] })) as Json;
+    const query = (await emitAck<Json>(watchBlocked, 'presence:query', {
+      userIds: [blocker.userId, friend.userId],
+    })) as Json;
     expect(query.data.presence.map((p: Json) => p.userId)).toEqual([friend.userId]);
 
     await block(blocker, blocked.userId, 'DELETE');

@@ -31,7 +31,10 @@ describe('chat:history over the socket', () => {
     const guests = await Promise.all(Array.from({ length: people }, () => signUpWithEmail(t)));
     for (const g of guests) await join(t, event.id, g);
     await t.infra.outbox.drain();
-    const res = await t.app.inject({ url: `/v1/events/${event.id}/conversation`, headers: event.host.headers });
+    const res = await t.app.inject({
+      url: `/v1/events/${event.id}/conversation`,
+      headers: event.host.headers,
+    });
     return { event, host: event.host, guests, conversationId: (res.json() as Json).id as string };
   }
 
@@ -39,7 +42,11 @@ describe('chat:history over the socket', () => {
     const { host, conversationId } = await conversation(2);
     const h = await connect(host);
     for (let i = 1; i <= 7; i++) {
-      const ack = (await emitAck<Json>(h, 'chat:send', { conversationId, clientId: `h-${i}`, body: `m${i}` })) as Json;
+      const ack = (await emitAck<Json>(h, 'chat:send', {
+        conversationId,
+        clientId: `h-${i}`,
+        body: `m${i}`,
+      })) as Json;
       expect(ack.ok).toBe(true);
     }
     // Two "joined" system messages (1, 2), then the seven texts (3..9).
@@ -60,17 +67,13 @@ describe('chat:history over the socket', () => {
     expect(oldest.data.messages[0]).toMatchObject({ kind: 'system', system: { type: 'joined' } });
 
     const pages: number[][] = [];
-    for (let after = 0, more = true; more; ) {
+    for (let after = 0, more = true; more;) {
       const page = await history(h, { conversationId, afterSeq: after, limit: 4 });
       pages.push(seqs(page));
       more = page.data.hasMore as boolean;
       after = seqs(page).at(-1)!;
     }
-    expect(pages).toEqual([
-      [1, 2, 3, 4],
-      [5, 6, 7, 8],
-      [9],
-    ]);
+    expect(pages).toEqual([[1, 2, 3, 4], [5, 6, 7, 8], [9]]);
     // The socket pages are the REST history, message for message.
     const all = [...oldest.data.messages, ...older.data.messages, ...latest.data.messages];
     expect(all).toEqual(rest.items);
@@ -107,7 +110,8 @@ describe('chat:history over the socket', () => {
     });
     expect(patched.statusCode).toBe(200);
     const h = await connect(host);
-    for (let i = 1; i <= 3; i++) await emitAck(h, 'chat:send', { conversationId, clientId: `old-${i}`, body: `old ${i}` });
+    for (let i = 1; i <= 3; i++)
+      await emitAck(h, 'chat:send', { conversationId, clientId: `old-${i}`, body: `old ${i}` });
     const late = await signUpWithEmail(t);
     await join(t, event.id, late);
     await t.infra.outbox.drain();

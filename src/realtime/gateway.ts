@@ -181,11 +181,10 @@ export class Gateway {
    * the rooms were being joined is refused here, since its revocation could not reach a socket not yet connected.
    */
   private async handshake(socket: MoimSocket): Promise<void> {
-    if (!this.authenticator) return;
-    await this.authenticator(socket);
+    await this.authenticator?.(socket);
     if (this.handshakeHooks.length === 0) return;
     for (const hook of this.handshakeHooks) await hook(socket);
-    await this.authenticator(socket);
+    await this.authenticator?.(socket);
   }
 
   private handleConnection(socket: MoimSocket): void {

@@ -31,7 +31,7 @@ export interface PresenceStore {
    */
   renew(entries: SocketEntry[]): Promise<SocketEntry[]>;
   /** Removes stale entries; the people left with no socket, claimed for this caller alone. */
-  sweep(): Promise<Departure[]>;
+  sweep(limit?: number): Promise<Departure[]>;
 }
 
 /**
@@ -179,13 +179,23 @@ export class RedisPresenceStore implements PresenceStore {
     return entries.filter((_, i) => res[i]?.[0] === null && Number(res[i]?.[1]) === 0);
   }
 
-  async sweep(): Promise<Departure[]> {
+  async sweep(limit = 5_000): Promise<Departure[]> {
     const cutoff = this.clock.now().getTime() - this.staleMs;
-    const candidates = await this.redis.zrangebyscore(this.index, '-inf', cutoff, 'LIMIT', 0, 500);
     const gone: Departure[] = [];
-    for (const userId of candidates) {
-      const last = await this.redis.eval(SWEEP_ONE, 2, this.key(userId), this.index, cutoff, userId);
-      if (last !== null && last !== undefined) gone.push({ userId, lastSeenAt: new Date(Number(last)) });
+    // In pages: every candidate leaves the stale range (claimed here, by another sweeper, or re-scored).
+    for (let seen = 0; seen < limit; ) {
+      const candidates = await this.redis.zrangebyscore(this.index, '-inf', cutoff, 'LIMIT', 0, 500);
+      if (candidates.length === 0) break;
+      seen += candidates.length;
+      const pipeline = this.redis.pipeline();
+      for (const userId of candidates) pipeline.eval(SWEEP_ONE, 2, this.key(userId), this.index, cutoff, userId);
+      const res = (await pipeline.exec()) ?? [];
+      candidates.forEach((userId, i) => {
+        const last = res[i]?.[1];
+        if (res[i]?.[0] === null && last !== null && last !== undefined) {
+          gone.push({ userId, lastSeenAt: new Date(Number(last)) });
+        }
+      });
     }
     return gone;
   }

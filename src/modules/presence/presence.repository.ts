@@ -13,16 +13,17 @@ export class PresenceRepository {
       });
   }
 
-  /** One statement for every person a heartbeat covers. */
+  /** Everyone a heartbeat covers, a few thousand per statement (PostgreSQL takes at most 65,535 parameters). */
   async touchMany(db: Executor, userIds: string[], at: Date): Promise<void> {
-    if (userIds.length === 0) return;
-    await db
-      .insert(userPresence)
-      .values(userIds.map((userId) => ({ userId, lastSeenAt: at })))
-      .onConflictDoUpdate({
-        target: userPresence.userId,
-        set: { lastSeenAt: sql`greatest(${userPresence.lastSeenAt}, excluded.last_seen_at)` },
-      });
+    for (let i = 0; i < userIds.length; i += 5_000) {
+      await db
+        .insert(userPresence)
+        .values(userIds.slice(i, i + 5_000).map((userId) => ({ userId, lastSeenAt: at })))
+        .onConflictDoUpdate({
+          target: userPresence.userId,
+          set: { lastSeenAt: sql`greatest(${userPresence.lastSeenAt}, excluded.last_seen_at)` },
+        });
+    }
   }
 
   async lastSeen(db: Executor, userIds: string[]): Promise<Map<string, Date>> {

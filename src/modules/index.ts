@@ -48,7 +48,7 @@ export function createModules(infra: Infra) {
     },
   });
   const reactions = createReactionsModule(infra, { events, groups: groups.directory });
-  const blocks = createBlocksModule(infra);
+  const blocks = createBlocksModule(infra, { accounts });
   const chat = createChatModule(infra, { blocks: blocks.service });
   const presence = createPresenceModule(infra, { chat, blocks: blocks.service });
   const locations = createLocationsModule(infra, { groups: groups.directory });

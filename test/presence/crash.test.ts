@@ -6,7 +6,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { servicesMode } from '../helpers/app.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { openTestDatabase } from '../helpers/database.js';
-import type { Json } from '../helpers/http.js';
+import { requestJson, type Json } from '../helpers/http.js';
 import { freePort, spawnMoim, waitForExit, waitForReady } from '../helpers/process.js';
 import { connectSocket, type TestSocket } from '../helpers/sockets.js';
 
@@ -172,19 +172,7 @@ describe('presence after the only process was killed', () => {
       server = spawnMoim(['start'], env);
       await waitForReady(`${base}/health/ready`);
     };
-    const api: Api = async (method, url, body, token) => {
-      const res = await fetch(base + url, {
-        method,
-        headers: {
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-      return text ? JSON.parse(text) : null;
-    };
+    const api: Api = (method, url, body, token) => requestJson(base, method, url, body, token);
     const signUp = async () => {
       const body = await api('POST', '/v1/auth/signup/email', {
         email: `p${randomBytes(5).toString('hex')}@example.com`,

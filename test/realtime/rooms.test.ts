@@ -1,3 +1,4 @@
+import type { InjectOptions } from 'fastify';
 import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, servicesMode, type TestApp } from '../helpers/app.js';
@@ -191,48 +192,38 @@ describe('rooms: joined before connect, left within a second', () => {
     return { removedAfterMs, socket: l };
   }
 
-  it('leaving a group: out of its room within 1 s of the 2xx', async () => {
-    const { group, owner, members, conversationId } = await groupWith(1);
-    const leaver = members[0]!;
-    await expectStopsWithin1s({
-      conversationId,
-      leaver,
-      other: owner,
-      action: () =>
-        t.app.inject({ method: 'POST', url: `/v1/groups/${group.id}/leave`, headers: leaver.headers }),
-    });
-  });
-
-  it('removed from a group: out of its room within 1 s', async () => {
-    const { group, owner, members, conversationId } = await groupWith(1);
-    const leaver = members[0]!;
-    await expectStopsWithin1s({
-      conversationId,
-      leaver,
-      other: owner,
-      action: () =>
-        t.app.inject({
+  const groupDepartures: [string, (g: { id: string; owner: SignedUp; leaver: SignedUp }) => InjectOptions][] =
+    [
+      [
+        'leaving a group',
+        (g) => ({ method: 'POST', url: `/v1/groups/${g.id}/leave`, headers: g.leaver.headers }),
+      ],
+      [
+        'removed from a group',
+        (g) => ({
           method: 'DELETE',
-          url: `/v1/groups/${group.id}/members/${leaver.userId}`,
-          headers: owner.headers,
+          url: `/v1/groups/${g.id}/members/${g.leaver.userId}`,
+          headers: g.owner.headers,
         }),
-    });
-  });
-
-  it('banned from a group: out of its room within 1 s', async () => {
+      ],
+      [
+        'banned from a group',
+        (g) => ({
+          method: 'POST',
+          url: `/v1/groups/${g.id}/bans`,
+          headers: g.owner.headers,
+          payload: { userId: g.leaver.userId },
+        }),
+      ],
+    ];
+  it.each(groupDepartures)('%s: out of its room within 1 s of the 2xx', async (_, request) => {
     const { group, owner, members, conversationId } = await groupWith(1);
     const leaver = members[0]!;
     await expectStopsWithin1s({
       conversationId,
       leaver,
       other: owner,
-      action: () =>
-        t.app.inject({
-          method: 'POST',
-          url: `/v1/groups/${group.id}/bans`,
-          headers: owner.headers,
-          payload: { userId: leaver.userId },
-        }),
+      action: () => t.app.inject(request({ id: group.id, owner, leaver })),
     });
   });
 

@@ -1,6 +1,5 @@
-import { and, desc, eq, isNull, or } from 'drizzle-orm';
+import { and, desc, eq, or } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
-import { users } from '../accounts/accounts.schema.js';
 import { userBlocks } from './blocks.schema.js';
 
 export class BlocksRepository {
@@ -49,13 +48,5 @@ export class BlocksRepository {
       .from(userBlocks)
       .where(or(eq(userBlocks.blockerId, userId), eq(userBlocks.blockedId, userId)));
     return [...new Set(rows.map((r) => (r.blockerId === userId ? r.blockedId : r.blockerId)))];
-  }
-
-  async isActiveUser(db: Executor, id: string): Promise<boolean> {
-    const [row] = await db
-      .select({ id: users.id })
-      .from(users)
-      .where(and(eq(users.id, id), isNull(users.deletedAt)));
-    return row !== undefined;
   }
 }

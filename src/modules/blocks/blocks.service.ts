@@ -21,7 +21,14 @@ export interface BlockView {
 
 /** A person blocks or unblocks another; both are idempotent. */
 export class BlocksService implements BlockDirectory {
-  constructor(private readonly deps: { repo: BlocksRepository; db: Executor }) {}
+  constructor(
+    private readonly deps: {
+      repo: BlocksRepository;
+      db: Executor;
+      /** Whether an account exists and is not deleted (the accounts module knows). */
+      isActiveUser: (userId: string) => Promise<boolean>;
+    },
+  ) {}
 
   async block(actor: Actor, userId: string): Promise<BlockView> {
     if (userId === actor.userId) {
@@ -29,7 +36,7 @@ export class BlocksService implements BlockDirectory {
         details: [{ path: '/params/id', message: 'must not be yourself' }],
       });
     }
-    if (!(await this.deps.repo.isActiveUser(this.deps.db, userId))) {
+    if (!(await this.deps.isActiveUser(userId))) {
       throw new AppError('NOT_FOUND', 'No such user.');
     }
     const at = await this.deps.repo.block(this.deps.db, actor.userId, userId);

@@ -27,7 +27,7 @@ export interface PresenceView {
  * stranger sees nothing.
  */
 export class PresenceService {
-  /** The sockets this process holds, renewed in the store so that a crashed node's entries expire. */
+  /** The sockets this process holds (socket id → user id), refreshed by the heartbeat. */
   private readonly local = new Map<string, string>();
   /** A socket's disconnect waits for its connect to be recorded, or a quick reconnect could leave a ghost. */
   private readonly connecting = new Map<string, Promise<void>>();

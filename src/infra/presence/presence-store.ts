@@ -183,12 +183,13 @@ export class RedisPresenceStore implements PresenceStore {
     const cutoff = this.clock.now().getTime() - this.staleMs;
     const gone: Departure[] = [];
     // In pages: every candidate leaves the stale range (claimed here, by another sweeper, or re-scored).
-    for (let seen = 0; seen < limit; ) {
+    for (let seen = 0; seen < limit;) {
       const candidates = await this.redis.zrangebyscore(this.index, '-inf', cutoff, 'LIMIT', 0, 500);
       if (candidates.length === 0) break;
       seen += candidates.length;
       const pipeline = this.redis.pipeline();
-      for (const userId of candidates) pipeline.eval(SWEEP_ONE, 2, this.key(userId), this.index, cutoff, userId);
+      for (const userId of candidates)
+        pipeline.eval(SWEEP_ONE, 2, this.key(userId), this.index, cutoff, userId);
       const res = (await pipeline.exec()) ?? [];
       candidates.forEach((userId, i) => {
         const last = res[i]?.[1];

@@ -227,7 +227,22 @@ describe('rooms: joined before connect, left within a second', () => {
     });
   });
 
-  it('leaving an event: out of its room within 1 s', async () => {
+  const eventDepartures: [string, (e: { id: string; host: SignedUp; leaver: SignedUp }) => InjectOptions][] =
+    [
+      [
+        'leaving an event',
+        (e) => ({ method: 'POST', url: `/v1/events/${e.id}/leave`, headers: e.leaver.headers }),
+      ],
+      [
+        'removed from an event',
+        (e) => ({
+          method: 'DELETE',
+          url: `/v1/events/${e.id}/participants/${e.leaver.userId}`,
+          headers: e.host.headers,
+        }),
+      ],
+    ];
+  it.each(eventDepartures)('%s: out of its room within 1 s of the 2xx', async (_, request) => {
     const event = await createEvent(t, { capacity: 5 });
     const leaver = await signUpWithEmail(t);
     await join(t, event.id, leaver);
@@ -236,8 +251,7 @@ describe('rooms: joined before connect, left within a second', () => {
       conversationId: await conversationOf(event.host, `events/${event.id}`),
       leaver,
       other: event.host,
-      action: () =>
-        t.app.inject({ method: 'POST', url: `/v1/events/${event.id}/leave`, headers: leaver.headers }),
+      action: () => t.app.inject(request({ id: event.id, host: event.host, leaver })),
     });
   });
 

@@ -289,6 +289,21 @@ export const ENV = {
     default: '30',
     parse: int(1, 3600),
   },
+  PRESENCE_HEARTBEAT_MS: {
+    doc: 'How often each node refreshes the presence entries (and last-seen times) of the sockets it holds.',
+    default: '30000',
+    parse: int(100, 600_000),
+  },
+  PRESENCE_STALE_MS: {
+    doc: 'A socket whose node has not refreshed it for this long (the node died) no longer counts as online.',
+    default: '90000',
+    parse: int(300, 3_600_000),
+  },
+  PRESENCE_SWEEP_MS: {
+    doc: 'How often each node looks for stale entries left by a dead node and announces those people offline.',
+    default: '15000',
+    parse: int(100, 600_000),
+  },
   DISCOVERY_MAX_RADIUS_KM: {
     doc: 'Largest search radius around a point for event search, the map and "nearest" (kilometres).',
     default: '50',
@@ -498,6 +513,7 @@ export interface Config {
     accessLogDays: number;
     accessLogFlushMs: number;
   };
+  presence: { heartbeatMs: number; staleMs: number; sweepMs: number };
   discovery: { maxRadiusKm: number; mapMaxPins: number };
   sms:
     | { provider: 'log'; allowedCountries: string[]; hourlyBudget: number }
@@ -570,6 +586,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         problems.push(`${name} is required in production (the same value on every node and worker)`);
     }
   }
+  if (p.PRESENCE_STALE_MS < 2 * p.PRESENCE_HEARTBEAT_MS) {
+    // One late heartbeat (a GC pause, a slow Redis) must not make a connected person look offline.
+    problems.push('PRESENCE_STALE_MS must be at least twice PRESENCE_HEARTBEAT_MS');
+  }
   if (p.REFRESH_IDLE_DAYS > p.REFRESH_ABSOLUTE_DAYS) {
     problems.push('REFRESH_IDLE_DAYS must not exceed REFRESH_ABSOLUTE_DAYS');
   }
@@ -631,6 +651,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       nearbyMaxRadiusM: p.LOCATION_NEARBY_MAX_RADIUS_M,
       accessLogDays: p.LOCATION_ACCESS_LOG_DAYS,
       accessLogFlushMs: p.LOCATION_ACCESS_LOG_FLUSH_SECONDS * 1000,
+    },
+    presence: {
+      heartbeatMs: p.PRESENCE_HEARTBEAT_MS,
+      staleMs: p.PRESENCE_STALE_MS,
+      sweepMs: p.PRESENCE_SWEEP_MS,
     },
     discovery: { maxRadiusKm: p.DISCOVERY_MAX_RADIUS_KM, mapMaxPins: p.DISCOVERY_MAP_MAX_PINS },
     sms:

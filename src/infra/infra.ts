@@ -116,7 +116,9 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     database,
     redis,
     limiter,
-    presence: redis ? new RedisPresenceStore(redis, config.redis.prefix, clock) : new MemoryPresenceStore(),
+    presence: redis
+      ? new RedisPresenceStore(redis, config.redis.prefix, clock, config.presence.staleMs)
+      : new MemoryPresenceStore(),
     locations: redis ? new RedisLocationStore(redis, config.redis.prefix) : new MemoryLocationStore(),
     jobs,
     outbox,

@@ -3,6 +3,8 @@ import type { Infra } from '../infra/infra.js';
 import { createAccountsModule } from './accounts/accounts.module.js';
 import { authRoutes, meRoutes } from './accounts/accounts.routes.js';
 import { oauthRoutes } from './accounts/oauth.routes.js';
+import { createBlocksModule } from './blocks/blocks.module.js';
+import { blocksRoutes } from './blocks/blocks.routes.js';
 import { createCalendarModule } from './calendar/calendar.module.js';
 import { calendarRoutes } from './calendar/calendar.routes.js';
 import { createChatModule } from './chat/chat.module.js';
@@ -46,8 +48,9 @@ export function createModules(infra: Infra) {
     },
   });
   const reactions = createReactionsModule(infra, { events, groups: groups.directory });
-  const chat = createChatModule(infra);
-  const presence = createPresenceModule(infra, { chat });
+  const blocks = createBlocksModule(infra, { accounts });
+  const chat = createChatModule(infra, { blocks: blocks.service });
+  const presence = createPresenceModule(infra, { chat, blocks: blocks.service });
   const locations = createLocationsModule(infra, { groups: groups.directory });
 
   const routes: FastifyPluginAsync = async (app) => {
@@ -60,6 +63,7 @@ export function createModules(infra: Infra) {
     await app.register(discoveryRoutes, { discovery });
     await app.register(reactionsRoutes, { reactions });
     await app.register(chatRoutes, { chat });
+    await app.register(blocksRoutes, { blocks });
     await app.register(presenceRoutes, { presence, chat });
     await app.register(locationsRoutes, { locations });
     if (infra.config.env === 'development') await app.register(devRoutes, { infra });
@@ -74,6 +78,7 @@ export function createModules(infra: Infra) {
     discovery,
     reactions,
     chat,
+    blocks,
     presence,
     locations,
     routes,

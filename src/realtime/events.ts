@@ -38,9 +38,9 @@ export interface ClientToServerEvents {
     payload: { conversationId: string; afterSeq: number; sinceChange?: number },
     ack: Ack<SyncResult>,
   ) => void;
-  /** Older messages, before `beforeSeq`. */
+  /** A page of history, oldest first: before `beforeSeq` (or the latest page), or after `afterSeq`. */
   'chat:history': (
-    payload: { conversationId: string; beforeSeq?: number; limit?: number },
+    payload: { conversationId: string; beforeSeq?: number; afterSeq?: number; limit?: number },
     ack: Ack<{ messages: MessageView[]; hasMore: boolean }>,
   ) => void;
   /** Moves my read position forward. */

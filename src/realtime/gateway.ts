@@ -65,6 +65,7 @@ const DEFAULT_EVENT_LIMIT: Omit<RateLimitRule, 'name'> = { limit: 30, windowMs: 
  */
 export class Gateway {
   private readonly registrations = new Map<string, Registration>();
+  private readonly handshakeHooks: ConnectionHook[] = [];
   private readonly connectionHooks: ConnectionHook[] = [];
   private readonly disconnectHooks: ConnectionHook[] = [];
   private authenticator: HandshakeAuthenticator | undefined;
@@ -106,6 +107,16 @@ export class Gateway {
     this.authenticator = fn;
   }
 
+  /**
+   * Runs `hook` during the handshake, after authentication and before the client is told it is connected: the
+   * place to join the rooms a socket belongs in, so that nothing emitted after the client sees `connect` misses
+   * it. A failing hook refuses the connection. Hooks run in the order registered.
+   */
+  onHandshake(hook: ConnectionHook): void {
+    this.handshakeHooks.push(hook);
+  }
+
+  /** Runs `hook` once the socket is connected (the client may already be sending). */
   onConnection(hook: ConnectionHook): void {
     this.connectionHooks.push(hook);
   }
@@ -147,13 +158,13 @@ export class Gateway {
       io.adapter(createAdapter(pub, sub, { key: `${redis.prefix}socket.io` }));
     }
     io.use((socket, next) => {
-      if (!this.authenticator) return next();
-      this.authenticator(socket).then(
+      this.handshake(socket).then(
         () => next(),
         (err: unknown) => {
           const body = isAppError(err)
             ? toErrorBody(err)
             : { code: 'UNAUTHENTICATED', message: 'Authentication failed.' };
+          if (!isAppError(err)) this.deps.logger.error({ err }, 'socket handshake failed');
           const error = new Error(body.message) as Error & { data: ErrorBody };
           error.data = body as ErrorBody;
           next(error);
@@ -163,6 +174,17 @@ export class Gateway {
     io.on('connection', (socket) => this.handleConnection(socket));
     this.io = io;
     return io;
+  }
+
+  /**
+   * Authenticates, joins the socket's rooms (handshake hooks), then authenticates again: a session revoked while
+   * the rooms were being joined is refused here, since its revocation could not reach a socket not yet connected.
+   */
+  private async handshake(socket: MoimSocket): Promise<void> {
+    await this.authenticator?.(socket);
+    if (this.handshakeHooks.length === 0) return;
+    for (const hook of this.handshakeHooks) await hook(socket);
+    await this.authenticator?.(socket);
   }
 
   private handleConnection(socket: MoimSocket): void {

@@ -89,6 +89,7 @@ export const ERROR_STATUS = {
   // chat
   CONVERSATION_ARCHIVED: 409,
   MESSAGE_DELETED: 409,
+  USER_BLOCKED: 403,
 
   // live location
   LOCATION_RATE_LIMITED: 429,

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { openTestDatabase } from './database.js';
-import type { Json } from './http.js';
+import { requestJson, type Json } from './http.js';
 import { freePort, spawnMoim, waitForExit, waitForReady } from './process.js';
 import { connectSocket, type TestSocket } from './sockets.js';
 
@@ -49,19 +49,8 @@ export async function startCluster(count: number, env: Record<string, string> = 
     await waitForReady(`${url}/health/ready`);
   }
 
-  const api: Cluster['api'] = async (node, method, url, body, token) => {
-    const res = await fetch(nodes[node]!.url + url, {
-      method,
-      headers: {
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-  };
+  const api: Cluster['api'] = (node, method, url, body, token) =>
+    requestJson(nodes[node]!.url, method, url, body, token);
 
   return {
     nodes,

@@ -25,7 +25,8 @@ export function waitForExit(
 ): Promise<{ code: number | null; ms: number }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    if (child.exitCode !== null) return resolve({ code: child.exitCode, ms: 0 });
+    // A process ended by a signal (SIGKILL) has no exit code, only a signal code.
+    if (child.exitCode !== null || child.signalCode !== null) return resolve({ code: child.exitCode, ms: 0 });
     const timer = setTimeout(
       () => reject(new Error(`process did not exit within ${timeoutMs} ms`)),
       timeoutMs,

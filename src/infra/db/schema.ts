@@ -11,3 +11,4 @@ export * from '../../modules/chat/chat.schema.js';
 export * from '../../modules/presence/presence.schema.js';
 export * from '../../modules/locations/locations.schema.js';
 export * from '../../modules/reactions/reactions.schema.js';
+export * from '../../modules/blocks/blocks.schema.js';

@@ -1,9 +1,22 @@
 import type { Clock } from '../clock.js';
 import type { Redis } from '../redis.js';
 
+export interface SocketEntry {
+  userId: string;
+  socketId: string;
+}
+
+/** A person nobody has heard from: their last socket went stale, and `lastSeenAt` is its last heartbeat. */
+export interface Departure {
+  userId: string;
+  lastSeenAt: Date;
+}
+
 /**
- * Which people have at least one socket connected, across every node. A socket's entry lives `ttlMs` unless its
- * node renews it, so the sockets of a node that died stop counting without anyone cleaning up after it.
+ * Which people have at least one socket connected, across every node. Each socket's entry carries its last
+ * heartbeat; the node holding the socket refreshes it (`renew`). An entry not refreshed for `staleMs` belongs to
+ * a node that died: it no longer counts, and `sweep` removes it and reports the people it left with no socket,
+ * each to exactly one caller, so that their going offline is announced once however many nodes sweep.
  */
 export interface PresenceStore {
   /** Records a socket; true when it is the person's first (they just came online). */
@@ -12,13 +25,19 @@ export interface PresenceStore {
   remove(userId: string, socketId: string): Promise<boolean>;
   /** Those of `userIds` who are online now. */
   online(userIds: string[]): Promise<Set<string>>;
-  /** Renews the entries of the sockets this process holds. */
-  renew(entries: { userId: string; socketId: string }[]): Promise<void>;
+  /**
+   * Refreshes the heartbeat of the sockets this process holds. Returns those whose entry a sweeper had already
+   * removed (this node looked dead, e.g. during a long pause); the caller records them again with `add`.
+   */
+  renew(entries: SocketEntry[]): Promise<SocketEntry[]>;
+  /** Removes stale entries; the people left with no socket, claimed for this caller alone. */
+  sweep(limit?: number): Promise<Departure[]>;
 }
 
-export const PRESENCE_TTL_MS = 90_000;
-
-/** One process: a socket set per person. */
+/**
+ * One process: a socket set per person. Nothing goes stale: the sockets live in this process, so a crash takes
+ * them and this map together, and a restarted process starts with nobody online.
+ */
 export class MemoryPresenceStore implements PresenceStore {
   private readonly sockets = new Map<string, Set<string>>();
 
@@ -41,22 +60,83 @@ export class MemoryPresenceStore implements PresenceStore {
     return new Set(userIds.filter((id) => (this.sockets.get(id)?.size ?? 0) > 0));
   }
 
-  async renew(): Promise<void> {
-    // Nothing expires in one process: a socket leaves when it disconnects.
+  async renew(): Promise<SocketEntry[]> {
+    return [];
+  }
+
+  async sweep(): Promise<Departure[]> {
+    return [];
   }
 }
 
-/** Every node: a sorted set per person, socket ids scored by when they expire. */
+/**
+ * Removes the stale entries of one person; when none is left, claims their departure by removing them from the
+ * index (only the caller that removes it gets the answer), and returns their last heartbeat.
+ * KEYS: the person's set, the index. ARGV: cutoff, user id.
+ */
+const SWEEP_ONE = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if newest[2] then
+  redis.call('ZADD', KEYS[2], newest[2], ARGV[2])
+  return false
+end
+local last = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if not last then return false end
+redis.call('ZREM', KEYS[2], ARGV[2])
+return last
+`;
+
+/**
+ * Forgets a socket (and any stale entry of the person); true when it leaves nobody, and then takes the person off
+ * the index so that no sweeper announces them again.
+ * KEYS: the person's set, the index. ARGV: socket id, cutoff, user id.
+ */
+const REMOVE = `
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
+local indexed = redis.call('ZREM', KEYS[2], ARGV[3])
+if removed == 1 or indexed == 1 then return 1 end
+return 0
+`;
+
+/**
+ * Refreshes one socket's heartbeat if its entry is still there (0 when a sweeper took it: the caller re-adds it
+ * only if the socket is still connected, so a socket that just disconnected is not brought back).
+ * KEYS: the person's set, the index. ARGV: socket id, now, user id, key TTL.
+ */
+const RENEW = `
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[3])
+return 1
+`;
+
+/**
+ * Every node: a sorted set per person (socket id → last heartbeat, ms), and an index of everyone with an entry
+ * (person → newest heartbeat) that sweepers scan for the stale. Both are updated in one script or transaction.
+ */
 export class RedisPresenceStore implements PresenceStore {
+  /** Keys outlive staleness by far, so a sweeper finds a dead node's entries; this only bounds forgotten keys. */
+  private readonly keyTtlMs: number;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly clock: Clock,
-    private readonly ttlMs = PRESENCE_TTL_MS,
-  ) {}
+    private readonly staleMs: number,
+  ) {
+    this.keyTtlMs = Math.max(10 * staleMs, 3_600_000);
+  }
 
   private key(userId: string): string {
     return `${this.prefix}presence:${userId}`;
+  }
+
+  private get index(): string {
+    return `${this.prefix}presence-index`;
   }
 
   async add(userId: string, socketId: string): Promise<boolean> {
@@ -64,43 +144,60 @@ export class RedisPresenceStore implements PresenceStore {
     const key = this.key(userId);
     const res = await this.redis
       .multi()
-      .zremrangebyscore(key, '-inf', now)
-      .zadd(key, now + this.ttlMs, socketId)
+      .zremrangebyscore(key, '-inf', now - this.staleMs)
+      .zadd(key, now, socketId)
       .zcard(key)
-      .pexpire(key, this.ttlMs)
+      .pexpire(key, this.keyTtlMs)
+      .zadd(this.index, 'GT', now, userId)
       .exec();
     return Number(res?.[2]?.[1]) === 1;
   }
 
   async remove(userId: string, socketId: string): Promise<boolean> {
-    const now = this.clock.now().getTime();
-    const key = this.key(userId);
-    const res = await this.redis
-      .multi()
-      .zrem(key, socketId)
-      .zremrangebyscore(key, '-inf', now)
-      .zcard(key)
-      .exec();
-    return Number(res?.[0]?.[1]) === 1 && Number(res?.[2]?.[1]) === 0;
+    const cutoff = this.clock.now().getTime() - this.staleMs;
+    const res = await this.redis.eval(REMOVE, 2, this.key(userId), this.index, socketId, cutoff, userId);
+    return Number(res) === 1;
   }
 
   async online(userIds: string[]): Promise<Set<string>> {
     if (userIds.length === 0) return new Set();
-    const now = this.clock.now().getTime();
+    const cutoff = this.clock.now().getTime() - this.staleMs;
     const pipeline = this.redis.pipeline();
-    for (const id of userIds) pipeline.zcount(this.key(id), `(${now}`, '+inf');
+    for (const id of userIds) pipeline.zcount(this.key(id), `(${cutoff}`, '+inf');
     const res = (await pipeline.exec()) ?? [];
     return new Set(userIds.filter((_, i) => Number(res[i]?.[1]) > 0));
   }
 
-  async renew(entries: { userId: string; socketId: string }[]): Promise<void> {
-    if (entries.length === 0) return;
-    const expires = this.clock.now().getTime() + this.ttlMs;
+  async renew(entries: SocketEntry[]): Promise<SocketEntry[]> {
+    if (entries.length === 0) return [];
+    const now = this.clock.now().getTime();
     const pipeline = this.redis.pipeline();
     for (const { userId, socketId } of entries) {
-      pipeline.zadd(this.key(userId), 'XX', expires, socketId);
-      pipeline.pexpire(this.key(userId), this.ttlMs);
+      pipeline.eval(RENEW, 2, this.key(userId), this.index, socketId, now, userId, this.keyTtlMs);
     }
-    await pipeline.exec();
+    const res = (await pipeline.exec()) ?? [];
+    return entries.filter((_, i) => res[i]?.[0] === null && Number(res[i]?.[1]) === 0);
+  }
+
+  async sweep(limit = 5_000): Promise<Departure[]> {
+    const cutoff = this.clock.now().getTime() - this.staleMs;
+    const gone: Departure[] = [];
+    // In pages: every candidate leaves the stale range (claimed here, by another sweeper, or re-scored).
+    for (let seen = 0; seen < limit;) {
+      const candidates = await this.redis.zrangebyscore(this.index, '-inf', cutoff, 'LIMIT', 0, 500);
+      if (candidates.length === 0) break;
+      seen += candidates.length;
+      const pipeline = this.redis.pipeline();
+      for (const userId of candidates)
+        pipeline.eval(SWEEP_ONE, 2, this.key(userId), this.index, cutoff, userId);
+      const res = (await pipeline.exec()) ?? [];
+      candidates.forEach((userId, i) => {
+        const last = res[i]?.[1];
+        if (res[i]?.[0] === null && last !== null && last !== undefined) {
+          gone.push({ userId, lastSeenAt: new Date(Number(last)) });
+        }
+      });
+    }
+    return gone;
   }
 }

@@ -13,7 +13,13 @@ type Payload<E extends EventName> = Parameters<ServerToClientEvents[E]>[0];
  * emitter to every node. Delivery is best effort: clients recover anything durable from the database.
  */
 export interface RealtimePublisher {
-  emit<E extends EventName>(rooms: string | string[], event: E, payload: Payload<E>): void;
+  /** Emits to every socket in `rooms`, except those also in one of `except` (e.g. the user rooms of people blocked). */
+  emit<E extends EventName>(
+    rooms: string | string[],
+    event: E,
+    payload: Payload<E>,
+    opts?: { except?: string[] },
+  ): void;
   /** Disconnects every socket in `room` (e.g. `session:<id>` after a revocation). */
   disconnect(room: string): void;
   /** Makes every socket in `room` leave `rooms` (e.g. a kicked member's `user:<id>` leaves `group:<id>`). */
@@ -46,9 +52,10 @@ export function createRealtimePublisher(
     }
   };
   return {
-    emit(rooms, event, payload) {
+    emit(rooms, event, payload, opts) {
       run('emit', (t) => {
-        (t.to(rooms) as unknown as { emit(e: string, p: unknown): void }).emit(event, payload);
+        const to = opts?.except?.length ? t.to(rooms).except(opts.except) : t.to(rooms);
+        (to as unknown as { emit(e: string, p: unknown): void }).emit(event, payload);
       });
     },
     disconnect(room) {

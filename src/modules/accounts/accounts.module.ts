@@ -112,11 +112,13 @@ export function createAccountsModule(infra: Infra) {
     timer.unref();
     expiryTimers.set(socket, timer);
   };
-  infra.gateway.onConnection(async (socket) => {
+  // Joined before the client hears it is connected (see Gateway.onHandshake); the session is checked again after.
+  infra.gateway.onHandshake(async (socket) => {
     const { userId, sessionId } = socket.data;
-    if (!userId || !sessionId) return;
-    armExpiry(socket);
-    await socket.join([userRoom(userId), sessionRoom(sessionId)]);
+    if (userId && sessionId) await socket.join([userRoom(userId), sessionRoom(sessionId)]);
+  });
+  infra.gateway.onConnection((socket) => {
+    if (socket.data.userId && socket.data.sessionId) armExpiry(socket);
   });
   infra.gateway.onDisconnect((socket) => clearTimeout(expiryTimers.get(socket)));
   infra.gateway.on(

@@ -1,4 +1,5 @@
 import type { Infra } from '../../infra/infra.js';
+import type { BlockDirectory } from '../blocks/blocks.service.js';
 import { ChatRepository } from './chat.repository.js';
 import { ChatService } from './chat.service.js';
 import { registerChatSockets } from './chat.sockets.js';
@@ -8,12 +9,13 @@ import { ChatMembership } from './membership.service.js';
  * Chat: the services, the socket events, and the outbox subscribers that open a conversation for every event
  * (and group) and keep its members in step with the people going (and the group's members).
  */
-export function createChatModule(infra: Infra) {
+export function createChatModule(infra: Infra, deps: { blocks: BlockDirectory }) {
   const { database, outbox, realtime, clock } = infra;
   const repo = new ChatRepository();
   const db = database.db;
-  const chat = new ChatService({ repo, db, clock, unitOfWork: outbox.unitOfWork, realtime });
-  const membership = new ChatMembership({ repo, db, unitOfWork: outbox.unitOfWork, realtime, chat });
+  const { blocks } = deps;
+  const chat = new ChatService({ repo, db, clock, unitOfWork: outbox.unitOfWork, realtime, blocks });
+  const membership = new ChatMembership({ repo, db, unitOfWork: outbox.unitOfWork, realtime, chat, blocks });
   registerChatSockets(infra.gateway, chat);
 
   outbox.subscribe('chat.event-conversations', ['event.created'], async (e, ctx) => {

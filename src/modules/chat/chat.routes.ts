@@ -72,11 +72,13 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
       schema: {
         tags,
         summary: 'Open the direct conversation with someone',
-        description: 'Made on first use; the same conversation afterwards.',
+        description:
+          'Made on first use; the same conversation afterwards. 403 USER_BLOCKED when either of you has ' +
+          'blocked the other (PUT /v1/me/blocks/{id}).',
         body: withExamples(Type.Object({ userId: Uuid }, { additionalProperties: false }), {
           userId: EXAMPLE.otherUserId,
         }),
-        response: { 200: ConversationRef, ...errorResponses(404) },
+        response: { 200: ConversationRef, ...errorResponses(403, 404) },
       },
     },
     async (request) => {
@@ -286,7 +288,8 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
         summary: 'Send a message',
         description:
           'Stored, numbered and then delivered to the members’ sockets. A retry with the same `clientId` returns ' +
-          'the message already made (200, `duplicate: true`) instead of a second one (201).',
+          'the message already made (200, `duplicate: true`) instead of a second one (201). In a direct ' +
+          'conversation, 403 USER_BLOCKED while either person has blocked the other.',
         params: IdParams,
         body: withExamples(
           Type.Object({ clientId: ClientId, body: MessageBody }, { additionalProperties: false }),
@@ -295,7 +298,7 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
         response: {
           200: withExamples(Sent, { message: CHAT_EXAMPLES.message, duplicate: true }),
           201: Sent,
-          ...errorResponses(404, 409),
+          ...errorResponses(403, 404, 409),
         },
       },
     },

@@ -4,6 +4,7 @@ import type { TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { RealtimePublisher } from '../../infra/realtime/publisher.js';
 import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
+import type { BlockDirectory } from '../blocks/blocks.service.js';
 import { toMessage, type MessageView } from './chat.dto.js';
 import { canModerate, historyFloor } from './chat.policy.js';
 import type {
@@ -15,7 +16,8 @@ import type {
   MessageWithSender,
 } from './chat.repository.js';
 
-export const conversationRoom = (id: string) => `conv:${id}`;
+export const CONVERSATION_ROOM_PREFIX = 'conv:';
+export const conversationRoom = (id: string) => `${CONVERSATION_ROOM_PREFIX}${id}`;
 
 const SYNC_LIMIT = 200;
 
@@ -42,6 +44,7 @@ export class ChatService {
       clock: Clock;
       unitOfWork: UnitOfWork;
       realtime: RealtimePublisher;
+      blocks: BlockDirectory;
     },
   ) {}
 
@@ -108,6 +111,7 @@ export class ChatService {
         if (conversation.archivedAt) {
           throw new AppError('CONVERSATION_ARCHIVED', 'This conversation is closed.');
         }
+        await this.refuseBlockedDirect(ctx.tx, conversation, actor.userId);
         const row = await this.insert(ctx, conversation, {
           senderId: actor.userId,
           clientId: input.clientId,
@@ -129,6 +133,15 @@ export class ChatService {
       this.deps.realtime.emit(conversationRoom(conversationId), 'chat:message', result.message);
     }
     return result;
+  }
+
+  /** A direct conversation takes no message while either of its two people has blocked the other. */
+  private async refuseBlockedDirect(exec: Executor, conversation: ConversationRow, senderId: string) {
+    if (conversation.kind !== 'direct' || !conversation.directKey) return;
+    const other = conversation.directKey.split(':').find((id) => id !== senderId);
+    if (other && (await this.deps.blocks.between(senderId, other, exec))) {
+      throw new AppError('USER_BLOCKED', 'One of you has blocked the other.');
+    }
   }
 
   /** Everything after `afterSeq` (and what changed after change `sinceChange`), in order, at most 200 at a time. */

@@ -1,23 +1,37 @@
 import { Type } from 'typebox';
 import { Uuid } from '../../http/schemas.js';
+import { AppError } from '../../shared/errors.js';
 import { socketActor, type Gateway, type MoimSocket } from '../../realtime/gateway.js';
 import { ClientId, MessageBody, Seq } from './chat.dto.js';
-import { conversationRoom, type ChatService } from './chat.service.js';
+import { CONVERSATION_ROOM_PREFIX, conversationRoom, type ChatService } from './chat.service.js';
 
 const TYPING_EVERY_MS = 2_000;
 const strict = { additionalProperties: false } as const;
 
 /**
  * Chat over the socket: every event is validated by the gateway, names its conversation, and goes through the
- * same service (and membership check) as the HTTP routes. Rooms are joined here on connect and by the
+ * same service (and membership check) as the HTTP routes. Rooms are joined here during the handshake and by the
  * membership subscribers afterwards, never by a client's request.
  */
 export function registerChatSockets(gateway: Gateway, chat: ChatService): void {
-  gateway.onConnection(async (socket) => {
+  // The conversation rooms are joined before the client hears it is connected, so a message sent right after
+  // its `connect` reaches it. A membership that changes meanwhile cannot reach a socket still in its handshake
+  // (Socket.IO applies room changes to connected sockets only): once connected, the rooms are read again.
+  gateway.onHandshake(async (socket) => {
     const { userId } = socket.data;
     if (!userId) return;
     const ids = await chat.conversationIdsOf(userId);
     if (ids.length > 0) await socket.join(ids.map(conversationRoom));
+  });
+  gateway.onConnection(async (socket) => {
+    const { userId } = socket.data;
+    if (!userId) return;
+    const now = new Set((await chat.conversationIdsOf(userId)).map(conversationRoom));
+    for (const room of socket.rooms) {
+      if (room.startsWith(CONVERSATION_ROOM_PREFIX) && !now.has(room)) await socket.leave(room);
+    }
+    const missing = [...now].filter((room) => !socket.rooms.has(room));
+    if (missing.length > 0) await socket.join(missing);
   });
 
   gateway.on(
@@ -44,15 +58,23 @@ export function registerChatSockets(gateway: Gateway, chat: ChatService): void {
       {
         conversationId: Uuid,
         beforeSeq: Type.Optional(Seq),
+        afterSeq: Type.Optional(Seq),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
       },
       strict,
     ),
-    (ctx, p) =>
-      chat.history(socketActor(ctx), p.conversationId, {
+    (ctx, p) => {
+      if (p.beforeSeq !== undefined && p.afterSeq !== undefined) {
+        throw new AppError('VALIDATION_FAILED', 'Give beforeSeq or afterSeq, not both.', {
+          details: [{ path: '/afterSeq', message: 'must not be given with beforeSeq' }],
+        });
+      }
+      return chat.history(socketActor(ctx), p.conversationId, {
         ...(p.beforeSeq !== undefined ? { beforeSeq: p.beforeSeq } : {}),
+        ...(p.afterSeq !== undefined ? { afterSeq: p.afterSeq } : {}),
         limit: p.limit ?? 50,
-      }),
+      });
+    },
   );
 
   gateway.on('chat:read', Type.Object({ conversationId: Uuid, seq: Seq }, strict), async (ctx, p) => ({

@@ -4,6 +4,7 @@ import type { RealtimePublisher } from '../../infra/realtime/publisher.js';
 import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { userRoom } from '../accounts/accounts.module.js';
+import type { BlockDirectory } from '../blocks/blocks.service.js';
 import type { ChatRepository, ConversationRow } from './chat.repository.js';
 import { conversationRoom, type ChatService } from './chat.service.js';
 
@@ -23,6 +24,7 @@ export class ChatMembership {
       unitOfWork: UnitOfWork;
       realtime: RealtimePublisher;
       chat: ChatService;
+      blocks: BlockDirectory;
     },
   ) {}
 
@@ -90,6 +92,9 @@ export class ChatMembership {
     }
     if (!(await this.deps.repo.isActiveUser(this.deps.db, otherUserId))) {
       throw new AppError('NOT_FOUND', 'No such user.');
+    }
+    if (await this.deps.blocks.between(actor.userId, otherUserId)) {
+      throw new AppError('USER_BLOCKED', 'One of you has blocked the other.');
     }
     const directKey = [actor.userId, otherUserId].sort().join(':');
     return this.deps.unitOfWork(async (ctx) => {

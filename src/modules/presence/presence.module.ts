@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
 import { Uuid } from '../../http/schemas.js';
 import type { Infra } from '../../infra/infra.js';
-import { PRESENCE_TTL_MS } from '../../infra/presence/presence-store.js';
 import { socketActor } from '../../realtime/gateway.js';
+import type { BlockDirectory } from '../blocks/blocks.service.js';
 import type { ChatModule } from '../chat/chat.module.js';
 import { conversationRoom } from '../chat/chat.service.js';
 import { PresenceRepository } from './presence.repository.js';
@@ -12,7 +12,7 @@ import { PresenceService } from './presence.service.js';
  * Presence: records every socket of every signed-in person in the presence store, and answers who is online to
  * people who share a group or an event with them (which the chat module's conversations tell).
  */
-export function createPresenceModule(infra: Infra, deps: { chat: ChatModule }) {
+export function createPresenceModule(infra: Infra, deps: { chat: ChatModule; blocks: BlockDirectory }) {
   const repo = new PresenceRepository();
   const db = infra.database.db;
   const chatRepo = deps.chat.repo;
@@ -23,6 +23,8 @@ export function createPresenceModule(infra: Infra, deps: { chat: ChatModule }) {
     clock: infra.clock,
     realtime: infra.realtime,
     logger: infra.logger,
+    blocks: deps.blocks,
+    intervals: infra.config.presence,
     community: {
       sharingCommunity: (viewerId, userIds) => chatRepo.sharingCommunity(db, viewerId, userIds),
       communityRooms: async (userId) =>
@@ -48,8 +50,8 @@ export function createPresenceModule(infra: Infra, deps: { chat: ChatModule }) {
 
   return {
     service,
-    /** Starts renewing this node's entries (API nodes only: workers hold no sockets). */
-    start: () => service.start(PRESENCE_TTL_MS / 3),
+    /** Starts this node's heartbeat and sweeper (API nodes only: workers hold no sockets). */
+    start: () => service.start(),
     stop: () => service.stop(),
   };
 }

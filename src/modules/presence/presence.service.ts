@@ -4,6 +4,8 @@ import type { Logger } from '../../infra/logger.js';
 import type { PresenceStore } from '../../infra/presence/presence-store.js';
 import type { RealtimePublisher } from '../../infra/realtime/publisher.js';
 import { AppError } from '../../shared/errors.js';
+import { userRoom } from '../accounts/accounts.module.js';
+import type { BlockDirectory } from '../blocks/blocks.service.js';
 import type { PresenceRepository } from './presence.repository.js';
 
 /** Who shares a group or an event with whom, and the rooms that hear about a person (the chat module knows). */
@@ -25,11 +27,13 @@ export interface PresenceView {
  * stranger sees nothing.
  */
 export class PresenceService {
-  /** The sockets this process holds, renewed in the store so that a crashed node's entries expire. */
+  /** The sockets this process holds (socket id → user id), refreshed by the heartbeat. */
   private readonly local = new Map<string, string>();
   /** A socket's disconnect waits for its connect to be recorded, or a quick reconnect could leave a ghost. */
   private readonly connecting = new Map<string, Promise<void>>();
-  private timer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly busy = new Set<string>();
 
   constructor(
     private readonly deps: {
@@ -39,7 +43,9 @@ export class PresenceService {
       clock: Clock;
       realtime: RealtimePublisher;
       community: CommunityDirectory;
+      blocks: BlockDirectory;
       logger: Logger;
+      intervals: { heartbeatMs: number; sweepMs: number };
     },
   ) {}
 
@@ -64,16 +70,21 @@ export class PresenceService {
     await this.connecting.get(socketId)?.catch(() => undefined);
     this.local.delete(socketId);
     const now = this.deps.clock.now();
-    if (await this.deps.store.remove(userId, socketId)) {
-      await this.deps.repo.touch(this.deps.db, userId, now);
-      await this.announce({ userId, online: false, lastSeenAt: now.toISOString() });
-    }
+    const last = await this.deps.store.remove(userId, socketId);
+    // Even when another socket remains: if that one's node dies, this is the last time the person was seen.
+    await this.deps.repo.touch(this.deps.db, userId, now);
+    if (last) await this.announce({ userId, online: false, lastSeenAt: now.toISOString() });
   }
 
-  /** Presence of those of `userIds` the viewer shares a group or event with; others are left out. */
+  /** Presence of those of `userIds` the viewer shares a group or event with, and no block; others are left out. */
   async of(viewerId: string, userIds: string[]): Promise<PresenceView[]> {
     const ids = [...new Set(userIds)];
-    const visible = [...(await this.deps.community.sharingCommunity(viewerId, ids))];
+    const [sharing, blocked] = await Promise.all([
+      this.deps.community.sharingCommunity(viewerId, ids),
+      this.deps.blocks.related(viewerId),
+    ]);
+    for (const id of blocked) sharing.delete(id);
+    const visible = [...sharing];
     const [online, lastSeen] = await Promise.all([
       this.deps.store.online(visible),
       this.deps.repo.lastSeen(this.deps.db, visible),
@@ -85,30 +96,80 @@ export class PresenceService {
     }));
   }
 
-  /** One person's presence, or 404 when the viewer shares nothing with them. */
+  /** One person's presence, or 404 when the viewer may not see it. */
   async one(viewerId: string, userId: string): Promise<PresenceView> {
     const [view] = await this.of(viewerId, [userId]);
     if (!view) throw new AppError('NOT_FOUND', 'No such user.');
     return view;
   }
 
-  /** Renews this node's sockets every `everyMs` (a third of the store's TTL). */
-  start(everyMs: number): void {
-    this.timer = setInterval(() => {
-      const entries = [...this.local].map(([socketId, userId]) => ({ userId, socketId }));
-      this.deps.store
-        .renew(entries)
-        .catch((err: unknown) => this.deps.logger.warn({ err }, 'presence renewal failed'));
-    }, everyMs);
-    this.timer.unref();
+  /**
+   * Starts this node's two timers: the heartbeat, which refreshes its sockets' entries in the store and their
+   * last-seen times in the database (so that a crash leaves the last heartbeat, not the connect time), and the
+   * sweeper, which announces offline the people a dead node left behind (the store hands each to one sweeper).
+   */
+  start(): void {
+    this.stop();
+    const { heartbeatMs, sweepMs } = this.deps.intervals;
+    this.heartbeatTimer = setInterval(
+      () => void this.guard('heartbeat', () => this.heartbeat()),
+      heartbeatMs,
+    );
+    this.sweepTimer = setInterval(() => void this.guard('sweep', () => this.sweep()), sweepMs);
+    this.heartbeatTimer.unref();
+    this.sweepTimer.unref();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.sweepTimer);
+    this.heartbeatTimer = this.sweepTimer = undefined;
   }
 
+  async heartbeat(): Promise<void> {
+    const entries = [...this.local].map(([socketId, userId]) => ({ userId, socketId }));
+    if (entries.length === 0) return;
+    const now = this.deps.clock.now();
+    const lost = await this.deps.store.renew(entries);
+    await this.deps.repo.touchMany(this.deps.db, [...new Set(entries.map((e) => e.userId))], now);
+    // Entries a sweeper took while this node was silent: record again those still connected.
+    for (const { userId, socketId } of lost) {
+      if (this.local.get(socketId) !== userId) continue;
+      if (await this.deps.store.add(userId, socketId)) {
+        await this.announce({ userId, online: true, lastSeenAt: now.toISOString() });
+      }
+    }
+  }
+
+  /** Announces offline, once across all nodes, each person whose every socket went stale. */
+  async sweep(): Promise<void> {
+    for (const { userId, lastSeenAt } of await this.deps.store.sweep()) {
+      await this.deps.repo.touch(this.deps.db, userId, lastSeenAt);
+      const [seen] = [...(await this.deps.repo.lastSeen(this.deps.db, [userId])).values()];
+      await this.announce({ userId, online: false, lastSeenAt: (seen ?? lastSeenAt).toISOString() });
+    }
+  }
+
+  private async guard(what: string, fn: () => Promise<void>): Promise<void> {
+    if (this.busy.has(what)) return;
+    this.busy.add(what);
+    try {
+      await fn();
+    } catch (err) {
+      this.deps.logger.warn({ err }, `presence ${what} failed`);
+    } finally {
+      this.busy.delete(what);
+    }
+  }
+
+  /** To the rooms of the person's groups and events, leaving out anyone on either side of a block with them. */
   private async announce(view: PresenceView): Promise<void> {
-    const rooms = await this.deps.community.communityRooms(view.userId);
-    if (rooms.length > 0) this.deps.realtime.emit(rooms, 'presence:changed', view);
+    const [rooms, blocked] = await Promise.all([
+      this.deps.community.communityRooms(view.userId),
+      this.deps.blocks.related(view.userId),
+    ]);
+    if (rooms.length > 0) {
+      this.deps.realtime.emit(rooms, 'presence:changed', view, { except: blocked.map(userRoom) });
+    }
   }
 }

@@ -339,7 +339,8 @@ describe('events authorization matrix: every route × every actor × public and 
   const call = (...args: Parameters<ActorFixture['call']>) => fx.call(...args);
   const person = (name: string) => fx.person(name);
   const buildWorld = (vis: Vis, start: number, duration: number) => fx.buildWorld(vis, start, duration);
-  const buildGroupWorld = (vis: Vis, start: number, duration: number) => fx.buildGroupWorld(vis, start, duration);
+  const buildGroupWorld = (vis: Vis, start: number, duration: number) =>
+    fx.buildGroupWorld(vis, start, duration);
 
   /** Runs one route for every actor in table order, and checks each cell. */
   async function runRoute(route: Route, w: World): Promise<void> {
@@ -390,7 +391,7 @@ describe('events authorization matrix: every route × every actor × public and 
           expect(res.status).toBe(204);
         }
       }
-    });
+    }, 600_000);
 
     for (const route of timed.filter((r) => r.phase === 'attendance')) {
       for (const k of KINDS) {
@@ -449,7 +450,7 @@ describe('events authorization matrix: every route × every actor × public and 
         `DELETE /events/:id: ${w.groupId ? 'groupAdmin' : 'host'}`,
       ]);
     }
-  });
+  }, 600_000);
 
   it('a cancelled event refuses every change to everyone', async () => {
     for (const k of KINDS) {
@@ -457,7 +458,7 @@ describe('events authorization matrix: every route × every actor × public and 
       expect((await call(w.host, 'DELETE', `/v1/events/${w.eventId}`)).status).toBe(204);
       expect(await successes(w), k.label).toEqual([]);
     }
-  });
+  }, 600_000);
 
   it('objects of one event cannot be reached through another: invitations, applications, participants', async () => {
     const w = await buildWorld('public', 24 * 60, 120);

@@ -203,12 +203,14 @@ export interface WorldHooks {
 /** One request of a matrix, and what each actor must get. */
 export interface Cell {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-  url: string;
+  url: string | ((a: Actor) => string);
   body?: (a: Actor) => unknown;
+  /** Sent without the actor's token, each request from an address of its own (a calendar app polling a feed). */
+  signedOut?: boolean;
   /** The expected outcome for a signed-in actor, or a signed-out one where auth is optional. */
   outcome: (a: Actor) => Outcome;
   auth: 'required' | 'optional';
-  /** Checks a 2xx body; `nth` counts the 2xx answers of this run before this one. */
+  /** Checks a 2xx body (JSON, else the text); `nth` counts the 2xx answers of this run before this one. */
   check?: (body: Json, a: Actor, nth: number) => void | Promise<void>;
 }
 
@@ -217,13 +219,16 @@ export class ActorFixture {
   readonly people = new Map<string, SignedUp>();
   otherEventId = '';
   private counter = 0;
+  private addresses = 0;
 
   constructor(readonly t: TestApp) {}
 
   /** Signs everyone up, and gives `otherHost` an event and `otherGroupOwner` a group of their own. */
   async setUp(): Promise<void> {
     for (const a of ACTORS) if (a.signedIn) this.people.set(a.name, await signUpWithEmail(this.t));
-    this.otherEventId = (await createEvent(this.t, { title: 'Another host’s run' }, this.person('otherHost'))).id;
+    this.otherEventId = (
+      await createEvent(this.t, { title: 'Another host’s run' }, this.person('otherHost'))
+    ).id;
     await createGroup(this.t, { name: 'Another crew' }, this.person('otherGroupOwner'));
   }
 
@@ -242,10 +247,14 @@ export class ActorFixture {
     method: string,
     url: string,
     payload?: unknown,
+    /** `fresh`: from an address of its own, so per-address limits (missed feed secrets) do not add up. */
+    opts: { fresh?: boolean } = {},
   ): Promise<{ status: number; body: Json; text: string; headers: Record<string, unknown> }> {
+    const n = ++this.addresses;
     const res = await this.t.app.inject({
       method: method as 'GET',
       url,
+      ...(opts.fresh ? { remoteAddress: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` } : {}),
       ...(who ? { headers: who.headers } : {}),
       ...(payload !== undefined ? { payload: payload as Record<string, unknown> } : {}),
     });
@@ -294,7 +303,8 @@ export class ActorFixture {
       call: (who, method, url, payload) => this.must(who, method, url, payload),
     };
     for (const a of ACTORS) if (a.enter) await a.enter(setup, this.person(a.name));
-    if (vis === 'private') await this.must(host, 'PATCH', `/v1/events/${event.id}`, { visibility: 'private' });
+    if (vis === 'private')
+      await this.must(host, 'PATCH', `/v1/events/${event.id}`, { visibility: 'private' });
     return {
       vis,
       ...(typeof fields.groupId === 'string' ? { groupId: fields.groupId } : {}),
@@ -324,7 +334,9 @@ export class ActorFixture {
       this.t,
       {
         name: `Authz crew ${++this.counter}`,
-        ...(vis === 'private' ? { visibility: 'private', joinPolicy: 'invite_only' } : { joinPolicy: 'open' }),
+        ...(vis === 'private'
+          ? { visibility: 'private', joinPolicy: 'invite_only' }
+          : { joinPolicy: 'open' }),
       },
       owner,
     );
@@ -345,7 +357,13 @@ export class ActorFixture {
     await by('PATCH', `/members/${this.person('groupAdmin').userId}`, { role: 'admin' });
     await by('POST', '/bans', { userId: this.person('groupBanned').userId });
     await by('DELETE', `/members/${this.person('groupKicked').userId}`);
-    return this.buildWorld(vis, startInMinutes, durationMinutes, { groupId: group.id, visibility: vis }, hooks);
+    return this.buildWorld(
+      vis,
+      startInMinutes,
+      durationMinutes,
+      { groupId: group.id, visibility: vis },
+      hooks,
+    );
   }
 
   /**
@@ -358,7 +376,10 @@ export class ActorFixture {
     for (const a of ACTORS) {
       const expected: Outcome =
         !a.signedIn && cell.auth === 'required' ? err('UNAUTHENTICATED') : cell.outcome(a);
-      const res = await this.call(this.who(a), cell.method, cell.url, cell.body?.(a));
+      const url = typeof cell.url === 'string' ? cell.url : cell.url(a);
+      const res = cell.signedOut
+        ? await this.call(null, cell.method, url, cell.body?.(a), { fresh: true })
+        : await this.call(this.who(a), cell.method, url, cell.body?.(a));
       const got = res.status < 300 ? 'ok' : `${res.status} ${res.body?.code}`;
       const want = 'ok' in expected ? 'ok' : `${ERROR_STATUS[expected.code]} ${expected.code}`;
       if (got !== want) {

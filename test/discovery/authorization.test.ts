@@ -5,6 +5,7 @@ import {
   active,
   ActorFixture,
   err,
+  MATRIX_ENV,
   OK,
   roleOf,
   sees,
@@ -124,16 +125,7 @@ describe('discovery, reactions and calendar authorization matrix: every route ×
   };
 
   beforeAll(async () => {
-    t = await buildTestApp({
-      clock,
-      env: {
-        EVENT_CREATE_INTERVAL_SECONDS: '0',
-        EVENT_CREATE_PER_DAY: '10000',
-        ACCESS_TOKEN_TTL_SECONDS: '3600',
-        GROUP_CREATE_PER_DAY: '10000',
-        CALENDAR_FEED_FETCHES_PER_HOUR: '10000',
-      },
-    });
+    t = await buildTestApp({ clock, env: { ...MATRIX_ENV, CALENDAR_FEED_FETCHES_PER_HOUR: '10000' } });
     fx = new ActorFixture(t);
     await fx.setUp();
     for (const a of ACTORS.filter((x) => x.signedIn)) {
@@ -303,69 +295,32 @@ describe('discovery, reactions and calendar authorization matrix: every route ×
       },
     },
 
-    // reactions
-    ...(['like', 'bookmark'] as const).flatMap((kind): Route[] => {
-      const count = kind === 'like' ? 'likeCount' : 'bookmarkCount';
-      const flag = kind === 'like' ? 'liked' : 'bookmarked';
-      return [
-        {
-          name: `PUT /events/:id/${kind}`,
-          method: 'PUT',
-          url: (w) => `/v1/events/${w.eventId}/${kind}`,
-          auth: 'required',
-          scope: 'event',
-          world: 'fresh',
-          outcome: (a, w) => (sees(a, w) ? OK : err('NOT_FOUND')),
-          // Exact counts: the history, plus each new one once.
-          check: (body, a, w) => {
-            expect(body[flag]).toBe(true);
-            expect(body[count]).toBe(countAfter(a, w.preLiked, (x) => x.signedIn && sees(x, w), 1));
-          },
-        },
-        {
-          name: `DELETE /events/:id/${kind}`,
-          method: 'DELETE',
-          url: (w) => `/v1/events/${w.eventId}/${kind}`,
-          auth: 'required',
-          scope: 'event',
-          world: 'fresh',
-          outcome: (a, w) => (sees(a, w) ? OK : err('NOT_FOUND')),
-          // Those who lost sight of it cannot take theirs back (404): it still counts.
-          check: (body, a, w) => {
-            expect(body[flag]).toBe(false);
-            expect(body[count]).toBe(countAfter(a, w.preLiked, (x) => x.signedIn && sees(x, w), -1));
-          },
-        },
-        {
-          name: `PUT /groups/:id/${kind}`,
-          method: 'PUT',
-          url: (w) => `/v1/groups/${w.groupId}/${kind}`,
-          auth: 'required',
-          scope: 'group',
-          world: 'fresh',
-          outcome: (a, w) => (seesGroup(a, w) ? OK : err('NOT_FOUND')),
-          check: (body, a, w) => {
-            expect(body[flag]).toBe(true);
-            expect(body[count]).toBe(countAfter(a, w.preGroupLiked, (x) => x.signedIn && seesGroup(x, w), 1));
-          },
-        },
-        {
-          name: `DELETE /groups/:id/${kind}`,
-          method: 'DELETE',
-          url: (w) => `/v1/groups/${w.groupId}/${kind}`,
-          auth: 'required',
-          scope: 'group',
-          world: 'fresh',
-          outcome: (a, w) => (seesGroup(a, w) ? OK : err('NOT_FOUND')),
-          check: (body, a, w) => {
-            expect(body[flag]).toBe(false);
-            expect(body[count]).toBe(
-              countAfter(a, w.preGroupLiked, (x) => x.signedIn && seesGroup(x, w), -1),
-            );
-          },
-        },
-      ];
-    }),
+    // reactions: set and cleared, on the event and on its group
+    ...(['like', 'bookmark'] as const).flatMap((kind) =>
+      (['events', 'groups'] as const).flatMap((target) =>
+        (['PUT', 'DELETE'] as const).map((method): Route => {
+          const on = method === 'PUT';
+          const visible = (a: Actor, w: World) => (target === 'events' ? sees(a, w) : seesGroup(a, w));
+          return {
+            name: `${method} /${target}/:id/${kind}`,
+            method,
+            url: (w) => `/v1/${target}/${target === 'events' ? w.eventId : w.groupId}/${kind}`,
+            auth: 'required',
+            scope: target === 'events' ? 'event' : 'group',
+            world: 'fresh',
+            outcome: (a, w) => (visible(a, w) ? OK : err('NOT_FOUND')),
+            // Exact counts: the history, plus each new one once, minus each one taken back. Those who lost
+            // sight of the thing cannot take theirs back (404): it still counts.
+            check: (body, a, w) => {
+              expect(body[kind === 'like' ? 'liked' : 'bookmarked']).toBe(on);
+              const pre = target === 'events' ? w.preLiked : w.preGroupLiked;
+              const count = countAfter(a, pre, (x) => x.signedIn && visible(x, w), on ? 1 : -1);
+              expect(body[kind === 'like' ? 'likeCount' : 'bookmarkCount']).toBe(count);
+            },
+          };
+        }),
+      ),
+    ),
     ...(['likes', 'bookmarks'] as const).flatMap((list) =>
       (['event', 'group'] as const).map((type): Route => ({
         name: `GET /me/${list}?type=${type}`,

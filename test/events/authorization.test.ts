@@ -4,6 +4,7 @@ import {
   active,
   ActorFixture,
   err,
+  MATRIX_ENV,
   moderates,
   OK,
   roleOf,
@@ -322,15 +323,7 @@ describe('events authorization matrix: every route × every actor × public and 
   let fx: ActorFixture;
 
   beforeAll(async () => {
-    t = await buildTestApp({
-      clock,
-      env: {
-        EVENT_CREATE_INTERVAL_SECONDS: '0',
-        EVENT_CREATE_PER_DAY: '10000',
-        ACCESS_TOKEN_TTL_SECONDS: '3600',
-        GROUP_CREATE_PER_DAY: '10000',
-      },
-    });
+    t = await buildTestApp({ clock, env: MATRIX_ENV });
     fx = new ActorFixture(t);
     await fx.setUp();
   });

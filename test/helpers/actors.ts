@@ -20,6 +20,17 @@ import type { Json } from './http.js';
  * (`roleOf`, `sees`), not from the policy code, so a change of policy shows up as a failing cell.
  */
 
+/**
+ * The app of a matrix: worlds are built by the dozen (no creation throttle), and the access tokens, issued once,
+ * live as long as they may (an hour), since some worlds move the clock.
+ */
+export const MATRIX_ENV: Record<string, string> = {
+  EVENT_CREATE_INTERVAL_SECONDS: '0',
+  EVENT_CREATE_PER_DAY: '10000',
+  ACCESS_TOKEN_TTL_SECONDS: '3600',
+  GROUP_CREATE_PER_DAY: '10000',
+};
+
 export type Vis = 'public' | 'private';
 export type GroupRole = 'owner' | 'admin' | 'member';
 /** What a group actor is to the event's group (`otherOwner`: owns a different group). */

@@ -239,7 +239,13 @@ export class ParticipationService {
       for (const p of await this.deps.repo.moveAll(ctx.tx, event.id, 'pending', 'rejected')) {
         await ctx.publish(
           'event.application_decided',
-          { eventId: event.id, userId: p.userId, approved: false, status: 'rejected', reason: 'roster_locked' },
+          {
+            eventId: event.id,
+            userId: p.userId,
+            approved: false,
+            status: 'rejected',
+            reason: 'roster_locked',
+          },
           actor.userId,
         );
       }

@@ -273,7 +273,7 @@ async function explainPlans(client: pg.Client, search: SearchInput, map: SearchI
     repo: new DiscoveryRepository(TIME_ZONE),
     db: recorder,
     clock: { now: () => new Date() },
-    groups: { findGroup: async () => null, membership: async () => null },
+    groups: { findGroup: async () => null, membership: async () => null, bannedGroupIds: async () => [] },
     preferences: { preferences: async () => null },
     config: { maxRadiusKm: 50, mapMaxPins: 300 },
   });

@@ -68,7 +68,16 @@ export interface DomainEvents {
   };
   'event.host_changed': { eventId: string; from: string; to: string };
   'event.joined': { eventId: string; userId: string; status: 'going' | 'waitlisted' | 'pending' };
-  'event.left': { eventId: string; userId: string; reason: 'cancelled' | 'left_group' | 'account_deleted' };
+  /**
+   * Out of the event without a host's decision about them: they cancelled, left the group of a members-only
+   * event, were banned from the event's group, deleted their account, or were on the waitlist when the roster
+   * was locked.
+   */
+  'event.left': {
+    eventId: string;
+    userId: string;
+    reason: 'cancelled' | 'left_group' | 'banned_from_group' | 'account_deleted' | 'roster_locked';
+  };
   'event.kicked': { eventId: string; userId: string };
   'event.promoted': { eventId: string; userId: string };
   'event.application_decided': {
@@ -76,8 +85,17 @@ export interface DomainEvents {
     userId: string;
     approved: boolean;
     status: 'going' | 'waitlisted' | 'rejected';
+    /** `roster_locked`: still pending when the host locked the roster, so declined with the lock. */
+    reason: 'host' | 'roster_locked';
   };
   'event.invited': { eventId: string; invitationId: string; inviteeId: string; inviterId: string };
+  /** A pending invitation withdrawn: by the host, by the roster lock, or because the invitee was banned. */
+  'event.invitation_cancelled': {
+    eventId: string;
+    invitationId: string;
+    inviteeId: string;
+    reason: 'host' | 'roster_locked' | 'banned_from_group';
+  };
   'event.invitation_answered': {
     eventId: string;
     invitationId: string;

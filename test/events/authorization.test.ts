@@ -1,10 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_STATUS, type ErrorCode } from '../../src/shared/errors.js';
-import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
+import {
+  ACTORS,
+  active,
+  ActorFixture,
+  err,
+  MATRIX_ENV,
+  moderates,
+  OK,
+  roleOf,
+  sees,
+  type Actor,
+  type Outcome,
+  type Vis,
+  type World,
+} from '../helpers/actors.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { ManualClock } from '../helpers/clock.js';
-import { createEvent, times } from '../helpers/events.js';
-import { addInvited, createGroup, joinGroup } from '../helpers/groups.js';
 import type { Json } from '../helpers/http.js';
 
 /**
@@ -13,161 +24,11 @@ import type { Json } from '../helpers/http.js';
  * for fields the actor may not see. The expectations are written from what an actor *is* to the event (their
  * traits), not from the policy code, so a change of policy shows up here as a failing cell.
  *
- * The group actors (a member, an admin, the owner, someone banned from the group, someone removed from it, the
- * owner of another group) have a `group` trait: `buildGroupWorld` puts them in that state in a fresh group, and
- * the host and every actor with an `enter` join that group too, so in a group world they are its members. In a
- * standalone world the group actors are strangers whose groups have nothing to do with the event. `sees` and
- * the outcome functions read `roleOf(actor, world)`: members see a private group's events and join them without
- * an invitation; the group's owner and admins edit and cancel its events; everything else stays the host's.
+ * The actors and their worlds are in test/helpers/actors.ts (shared with the discovery, reactions and calendar
+ * matrix). `sees` and the outcome functions read `roleOf(actor, world)`: members see a private group's events
+ * and join them without an invitation; the group's owner and admins edit and cancel its events; someone banned
+ * from the group takes part in none of its events; everything else stays the host's.
  */
-
-type Vis = 'public' | 'private';
-type GroupRole = 'owner' | 'admin' | 'member';
-/** What a group actor is to the event's group (`otherOwner`: owns a different group). */
-type GroupTrait = GroupRole | 'banned' | 'kicked' | 'otherOwner';
-type Status = 'going' | 'waitlisted' | 'pending' | 'cancelled' | 'rejected' | 'kicked';
-
-interface Actor {
-  name: string;
-  signedIn: boolean;
-  host?: boolean;
-  /** Their row in the event, after `enter`. */
-  status?: Status;
-  invited?: boolean;
-  /** For the group actors: their state in the event's group (only in a group world). */
-  group?: GroupTrait;
-  /** Puts the person in their state; runs in table order (the order matters for seats). */
-  enter?: (w: WorldSetup, who: SignedUp) => Promise<void>;
-}
-
-interface WorldSetup {
-  t: TestApp;
-  eventId: string;
-  host: SignedUp;
-  call: (who: SignedUp | null, method: string, url: string, payload?: unknown) => Promise<Json>;
-  invitationId?: string;
-}
-
-const apply = async (w: WorldSetup, who: SignedUp) => w.call(who, 'POST', `/v1/events/${w.eventId}/join`, {});
-const decide = (w: WorldSetup, who: SignedUp, d: 'approve' | 'reject') =>
-  w.call(w.host, 'POST', `/v1/events/${w.eventId}/applications/${who.userId}/${d}`);
-
-/**
- * Table order is setup order. The world is a 2-seat event with host approval: the host holds one seat, `kicked`
- * and `left` held the other before giving it up, `participant` holds it now, `waitlisted` was accepted when full.
- * The host runs last, since several of the host's successes (cancel, kick, lock) change the event.
- */
-const ACTORS: Actor[] = [
-  {
-    name: 'kicked',
-    signedIn: true,
-    status: 'kicked',
-    enter: async (w, who) => {
-      await apply(w, who);
-      await decide(w, who, 'approve');
-      await w.call(w.host, 'DELETE', `/v1/events/${w.eventId}/participants/${who.userId}`);
-    },
-  },
-  {
-    name: 'left',
-    signedIn: true,
-    status: 'cancelled',
-    enter: async (w, who) => {
-      await apply(w, who);
-      await decide(w, who, 'approve');
-      await w.call(who, 'POST', `/v1/events/${w.eventId}/leave`);
-    },
-  },
-  {
-    name: 'participant',
-    signedIn: true,
-    status: 'going',
-    enter: async (w, who) => {
-      await apply(w, who);
-      await decide(w, who, 'approve');
-    },
-  },
-  {
-    name: 'waitlisted',
-    signedIn: true,
-    status: 'waitlisted',
-    enter: async (w, who) => {
-      await apply(w, who);
-      await decide(w, who, 'approve');
-    },
-  },
-  { name: 'requested', signedIn: true, status: 'pending', enter: (w, who) => apply(w, who) },
-  {
-    name: 'rejected',
-    signedIn: true,
-    status: 'rejected',
-    enter: async (w, who) => {
-      await apply(w, who);
-      await decide(w, who, 'reject');
-    },
-  },
-  {
-    name: 'invited',
-    signedIn: true,
-    invited: true,
-    enter: async (w, who) => {
-      const inv = await w.call(w.host, 'POST', `/v1/events/${w.eventId}/invitations`, { userId: who.userId });
-      w.invitationId = inv.id as string;
-    },
-  },
-  { name: 'stranger', signedIn: true },
-  { name: 'otherHost', signedIn: true },
-  { name: 'anonymous', signedIn: false },
-  // The admin comes before the owner and the host: the first of them to cancel the event wins.
-  { name: 'groupMember', signedIn: true, group: 'member' },
-  { name: 'groupAdmin', signedIn: true, group: 'admin' },
-  { name: 'groupOwner', signedIn: true, group: 'owner' },
-  { name: 'groupBanned', signedIn: true, group: 'banned' },
-  { name: 'groupKicked', signedIn: true, group: 'kicked' },
-  { name: 'otherGroupOwner', signedIn: true, group: 'otherOwner' },
-  { name: 'host', signedIn: true, host: true, status: 'going' },
-];
-
-/**
- * The actor's role in the event's group: none for a standalone event; in a group world the host and the event's
- * actors (those with an `enter`) are plain members, the group actors what their trait says.
- */
-function roleOf(a: Actor, w: World): GroupRole | null {
-  if (!w.groupId) return null;
-  if (a.group) return a.group === 'owner' || a.group === 'admin' || a.group === 'member' ? a.group : null;
-  return a.host || a.enter ? 'member' : null;
-}
-
-/** Whether the actor may know the event exists: everyone for a public event; for a private one, those involved. */
-function sees(a: Actor, w: World): boolean {
-  if (w.vis === 'public') return true;
-  if (!a.signedIn) return false;
-  // Someone who left a group event sees it only as a member (checked through the role).
-  const statuses = w.groupId
-    ? ['going', 'waitlisted', 'pending']
-    : ['going', 'waitlisted', 'pending', 'cancelled'];
-  return Boolean(a.host || roleOf(a, w) || a.invited) || statuses.includes(a.status ?? '');
-}
-/** Edits and cancels the event: its host, and the owner and admins of its group. */
-const moderates = (a: Actor, w: World) => Boolean(a.host) || ['owner', 'admin'].includes(roleOf(a, w) ?? '');
-const active = (a: Actor) => ['going', 'waitlisted', 'pending'].includes(a.status ?? '');
-
-type Outcome = { ok: true } | { code: ErrorCode };
-const OK: Outcome = { ok: true };
-const err = (code: ErrorCode): Outcome => ({ code });
-
-interface World {
-  vis: Vis;
-  /** The event's group, in a group world. */
-  groupId?: string;
-  eventId: string;
-  invitationId: string;
-  people: Map<string, SignedUp>;
-  host: SignedUp;
-  participant: SignedUp;
-  requested: SignedUp;
-  otherEventId: string;
-}
 
 interface Route {
   name: string;
@@ -247,6 +108,8 @@ const ROUTES: Route[] = [
       if (a.host || active(a)) return err('ALREADY_PARTICIPATING');
       if (a.status === 'kicked') return err('KICKED_FROM_EVENT');
       if (a.status === 'rejected') return err('APPLICATION_REJECTED');
+      // Banned from the group: none of its events, public ones included.
+      if (w.groupId && a.group === 'banned') return err('BANNED_FROM_GROUP');
       if (w.vis === 'private' && !roleOf(a, w)) return err('INVITATION_REQUIRED');
       return OK;
     },
@@ -454,173 +317,34 @@ function checkRoster(body: Json, a: Actor, w: World): void {
   }
 }
 
-const SENSITIVE_KEY = /email|phone|password|token|secret|hash/i;
-
-/** No body carries anybody's contact details or credentials, under any key or inside any string. */
-function checkNoPersonalData(body: unknown, people: SignedUp[]): void {
-  const text = JSON.stringify(body);
-  for (const p of people) {
-    expect(text).not.toContain(p.email);
-    expect(text).not.toContain(p.accessToken);
-  }
-  const walk = (v: unknown, path: string): void => {
-    if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}/${i}`));
-    else if (v && typeof v === 'object') {
-      for (const [k, x] of Object.entries(v)) {
-        expect(SENSITIVE_KEY.test(k), `${path}/${k}`).toBe(false);
-        walk(x, `${path}/${k}`);
-      }
-    }
-  };
-  walk(body, '');
-}
-
 describe('events authorization matrix: every route × every actor × public and private', () => {
   let t: TestApp;
   const clock = new ManualClock();
-  const people = new Map<string, SignedUp>();
-  let otherEventId: string;
-  let counter = 0;
+  let fx: ActorFixture;
 
   beforeAll(async () => {
-    t = await buildTestApp({
-      clock,
-      env: {
-        EVENT_CREATE_INTERVAL_SECONDS: '0',
-        EVENT_CREATE_PER_DAY: '10000',
-        ACCESS_TOKEN_TTL_SECONDS: '3600',
-        GROUP_CREATE_PER_DAY: '10000',
-      },
-    });
-    for (const a of ACTORS) if (a.signedIn) people.set(a.name, await signUpWithEmail(t));
-    otherEventId = (await createEvent(t, { title: 'Another host’s run' }, people.get('otherHost'))).id;
-    await createGroup(t, { name: 'Another crew' }, people.get('otherGroupOwner'));
+    t = await buildTestApp({ clock, env: MATRIX_ENV });
+    fx = new ActorFixture(t);
+    await fx.setUp();
   });
   afterAll(() => t.close());
 
-  const call = async (who: SignedUp | null, method: string, url: string, payload?: unknown) => {
-    const res = await t.app.inject({
-      method: method as 'GET',
-      url,
-      ...(who ? { headers: who.headers } : {}),
-      ...(payload !== undefined ? { payload: payload as Record<string, unknown> } : {}),
-    });
-    return { status: res.statusCode, body: res.body ? (res.json() as Json) : null };
-  };
-
-  /** A fresh event with every actor in their state; private events are made private after the setup. */
-  async function buildWorld(
-    vis: Vis,
-    startInMinutes: number,
-    durationMinutes: number,
-    /** More fields of the event, e.g. `{ groupId }` for the group actors. */
-    fields: Record<string, unknown> = {},
-  ): Promise<World> {
-    const host = people.get('host')!;
-    const event = await createEvent(
-      t,
-      {
-        title: `Authz run ${++counter}`,
-        ...times(t, startInMinutes, durationMinutes),
-        capacity: 2,
-        requiresApproval: true,
-        ...fields,
-      },
-      host,
-    );
-    const setup: WorldSetup = {
-      t,
-      eventId: event.id,
-      host,
-      call: async (who, method, url, payload) => {
-        const res = await call(who, method, url, payload);
-        if (res.status >= 300)
-          throw new Error(`setup ${method} ${url}: ${res.status} ${JSON.stringify(res.body)}`);
-        return res.body;
-      },
-    };
-    for (const a of ACTORS) if (a.enter) await a.enter(setup, people.get(a.name)!);
-    if (vis === 'private')
-      await setup.call(host, 'PATCH', `/v1/events/${event.id}`, { visibility: 'private' });
-    return {
-      vis,
-      ...(typeof fields.groupId === 'string' ? { groupId: fields.groupId } : {}),
-      eventId: event.id,
-      invitationId: setup.invitationId!,
-      people,
-      host,
-      participant: people.get('participant')!,
-      requested: people.get('requested')!,
-      otherEventId,
-    };
-  }
-
-  /**
-   * A fresh group of that visibility (public: open; private: invite-only) with the host, every actor with an
-   * `enter` and the group actors in their states, and a world whose event is inside it (private in a private
-   * group).
-   */
-  async function buildGroupWorld(vis: Vis, startInMinutes: number, durationMinutes: number): Promise<World> {
-    const owner = people.get('groupOwner')!;
-    const group = await createGroup(
-      t,
-      {
-        name: `Authz crew ${++counter}`,
-        ...(vis === 'private'
-          ? { visibility: 'private', joinPolicy: 'invite_only' }
-          : { joinPolicy: 'open' }),
-      },
-      owner,
-    );
-    const joining = ACTORS.filter(
-      (a) => a.host || a.enter || ['member', 'admin', 'banned', 'kicked'].includes(a.group ?? ''),
-    );
-    const members = joining.map((a) => people.get(a.name)!);
-    if (vis === 'private') await addInvited(t, group, members);
-    else {
-      for (const m of members) {
-        const res = await joinGroup(t, group.id, m);
-        if (res.statusCode !== 200) throw new Error(`join group: ${res.statusCode} ${res.body}`);
-      }
-    }
-    const by = async (method: string, url: string, payload?: unknown) => {
-      const res = await call(owner, method, `/v1/groups/${group.id}${url}`, payload);
-      if (res.status >= 300)
-        throw new Error(`setup ${method} ${url}: ${res.status} ${JSON.stringify(res.body)}`);
-    };
-    await by('PATCH', `/members/${people.get('groupAdmin')!.userId}`, { role: 'admin' });
-    await by('POST', '/bans', { userId: people.get('groupBanned')!.userId });
-    await by('DELETE', `/members/${people.get('groupKicked')!.userId}`);
-    return buildWorld(vis, startInMinutes, durationMinutes, { groupId: group.id, visibility: vis });
-  }
+  const call = (...args: Parameters<ActorFixture['call']>) => fx.call(...args);
+  const person = (name: string) => fx.person(name);
+  const buildWorld = (vis: Vis, start: number, duration: number) => fx.buildWorld(vis, start, duration);
+  const buildGroupWorld = (vis: Vis, start: number, duration: number) =>
+    fx.buildGroupWorld(vis, start, duration);
 
   /** Runs one route for every actor in table order, and checks each cell. */
   async function runRoute(route: Route, w: World): Promise<void> {
-    const failures: string[] = [];
-    for (const a of ACTORS) {
-      const who = a.signedIn ? people.get(a.name)! : null;
-      const expected: Outcome =
-        !a.signedIn && route.auth === 'required'
-          ? err('UNAUTHENTICATED')
-          : route.scoped && !sees(a, w)
-            ? err('NOT_FOUND')
-            : route.outcome(a, w);
-      const res = await call(who, route.method, route.url(w), route.body?.(w, a));
-      const got = res.status < 300 ? 'ok' : `${res.status} ${res.body?.code}`;
-      const want = 'ok' in expected ? 'ok' : `${ERROR_STATUS[expected.code]} ${expected.code}`;
-      if (got !== want) {
-        failures.push(`${a.name}: expected ${want}, got ${got}`);
-        continue;
-      }
-      if (res.status < 300 && res.body !== null) {
-        try {
-          checkNoPersonalData(res.body, [...people.values()]);
-          route.check?.(res.body, a, w);
-        } catch (e) {
-          failures.push(`${a.name}: ${(e as Error).message}`);
-        }
-      }
-    }
+    const failures = await fx.runCells({
+      method: route.method,
+      url: route.url(w),
+      ...(route.body ? { body: (a: Actor) => route.body!(w, a) } : {}),
+      auth: route.auth,
+      outcome: (a) => (route.scoped && !sees(a, w) ? err('NOT_FOUND') : route.outcome(a, w)),
+      ...(route.check ? { check: (body: Json, a: Actor) => route.check!(body, a, w) } : {}),
+    });
     expect(failures, `${route.name} on a ${w.vis}${w.groupId ? ' group' : ''} event`).toEqual([]);
   }
 
@@ -660,7 +384,7 @@ describe('events authorization matrix: every route × every actor × public and 
           expect(res.status).toBe(204);
         }
       }
-    });
+    }, 600_000);
 
     for (const route of timed.filter((r) => r.phase === 'attendance')) {
       for (const k of KINDS) {
@@ -701,7 +425,7 @@ describe('events authorization matrix: every route × every actor × public and 
     const ok: string[] = [];
     for (const route of ROUTES.filter((r) => r.phase === 'before' && r.method !== 'GET')) {
       for (const a of ACTORS) {
-        const who = a.signedIn ? people.get(a.name)! : null;
+        const who = fx.who(a);
         const res = await call(who, route.method, route.url(w), route.body?.(w, a));
         if (res.status < 300) ok.push(`${route.name}: ${a.name}`);
       }
@@ -719,7 +443,7 @@ describe('events authorization matrix: every route × every actor × public and 
         `DELETE /events/:id: ${w.groupId ? 'groupAdmin' : 'host'}`,
       ]);
     }
-  });
+  }, 600_000);
 
   it('a cancelled event refuses every change to everyone', async () => {
     for (const k of KINDS) {
@@ -727,11 +451,11 @@ describe('events authorization matrix: every route × every actor × public and 
       expect((await call(w.host, 'DELETE', `/v1/events/${w.eventId}`)).status).toBe(204);
       expect(await successes(w), k.label).toEqual([]);
     }
-  });
+  }, 600_000);
 
   it('objects of one event cannot be reached through another: invitations, applications, participants', async () => {
     const w = await buildWorld('public', 24 * 60, 120);
-    const other = people.get('otherHost')!;
+    const other = person('otherHost');
     const via = `/v1/events/${w.otherEventId}`;
     const attempts = [
       await call(other, 'DELETE', `${via}/invitations/${w.invitationId}`),

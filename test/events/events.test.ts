@@ -161,6 +161,56 @@ describe('events: create, read, edit, cancel', () => {
     expect((dup.json() as Json).code).toBe('DUPLICATE_EVENT');
   });
 
+  it('only creations that happen use the throttle: refused ones (too soon, bad times, a duplicate) leave the quota whole', async () => {
+    const throttled = await buildTestApp({
+      sameDeploymentAs: t,
+      clock,
+      env: {
+        EVENT_CREATE_INTERVAL_SECONDS: '10',
+        EVENT_CREATE_PER_DAY: '2',
+        EVENT_MIN_LEAD_MINUTES: '0,run=360',
+      },
+    });
+    try {
+      const host = await signUpWithEmail(throttled);
+      const create = (payload: Record<string, unknown>) =>
+        throttled.app.inject({ method: 'POST', url: '/v1/events', headers: host.headers, payload });
+      const refused = [
+        await create({ kind: 'run', title: 'Dawn run', ...times(throttled, 60) }), // runs need 6 hours
+        await create({
+          title: 'Backwards',
+          startsAt: times(throttled, 600).endsAt,
+          endsAt: times(throttled, 600).startsAt,
+        }),
+        await create({ title: 'Too far', ...times(throttled, 400 * 24 * 60) }),
+      ];
+      expect(refused.map((r) => (r.json() as Json).code)).toEqual([
+        'EVENT_TOO_SOON',
+        'VALIDATION_FAILED',
+        'EVENT_TOO_FAR',
+      ]);
+      // None of them started the 10-second interval or used the daily quota of 2.
+      const first = await create({ title: 'Sunday hike', ...times(throttled, 600) });
+      expect(first.statusCode).toBe(201);
+      expect((await create({ title: 'Right after', ...times(throttled, 700) })).statusCode).toBe(429);
+      clock.advance(11_000);
+      const dup = await create({
+        title: 'SUNDAY HIKE',
+        startsAt: (first.json() as Json).startsAt,
+        endsAt: (first.json() as Json).endsAt,
+      });
+      expect((dup.json() as Json).code).toBe('DUPLICATE_EVENT');
+      // The duplicate, refused inside its transaction, gave its hits back too: the second of two is allowed.
+      expect((await create({ title: 'Monday hike', ...times(throttled, 900) })).statusCode).toBe(201);
+      clock.advance(11_000);
+      const third = await create({ title: 'Tuesday hike', ...times(throttled, 1000) });
+      expect(third.statusCode).toBe(429);
+      expect((third.json() as Json).details).toMatchObject({ rule: 'events:create:day' });
+    } finally {
+      await throttled.close();
+    }
+  });
+
   it('private events do not exist for outsiders', async () => {
     const event = await createEvent(t, { visibility: 'private' });
     const stranger = await signUpWithEmail(t);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
-import { createEvent, getEvent, join, outboxTopics } from '../helpers/events.js';
+import { createEvent, getEvent, join, outboxEvents, outboxTopics } from '../helpers/events.js';
 import type { Json } from '../helpers/http.js';
 
 describe('participation: seats, waitlist, approval, kicks, invitations, roster lock', () => {
@@ -249,6 +249,19 @@ describe('participation: seats, waitlist, approval, kicks, invitations, roster l
       headers: b!.headers,
     });
     expect((accept.json() as Json).code).toBe('INVITATION_NOT_PENDING');
+    // The invitee is told, once: withdrawing again changes nothing and says nothing.
+    const again = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/events/${event.id}/invitations/${invB.id}`,
+      headers: event.host.headers,
+    });
+    expect((again.json() as Json).code).toBe('INVITATION_NOT_PENDING');
+    const withdrawn = (await outboxEvents(t, event.id)).filter(
+      (e) => e.topic === 'event.invitation_cancelled',
+    );
+    expect(withdrawn.map((e) => e.payload)).toEqual([
+      { eventId: event.id, invitationId: invB.id, inviteeId: b!.userId, reason: 'host' },
+    ]);
   });
 
   it('an invitation has one outcome under races: a withdrawal against an acceptance, or three acceptances at once', async () => {
@@ -299,8 +312,10 @@ describe('participation: seats, waitlist, approval, kicks, invitations, roster l
       expect((r.json() as Json).code).toBe('INVITATION_NOT_PENDING');
     }
     const topics = await outboxTopics(t, event.id);
-    // One answer recorded per invitation that was accepted: none twice, none for a withdrawn one.
+    // One answer recorded per invitation that was accepted: none twice, none for a withdrawn one; and one
+    // withdrawal per round the withdrawal won (the losing transaction rolled back with nothing published).
     expect(topics.filter((topic) => topic === 'event.invitation_answered')).toHaveLength(accepted + 1);
+    expect(topics.filter((topic) => topic === 'event.invitation_cancelled')).toHaveLength(5 - accepted);
   });
 
   it('roster confirmation: everyone confirms, the host last, and the event locks against every change', async () => {
@@ -345,5 +360,76 @@ describe('participation: seats, waitlist, approval, kicks, invitations, roster l
       expect((res.json() as Json).code).toBe('EVENT_LOCKED');
     }
     expect(await outboxTopics(t, event.id)).toContain('event.locked');
+  });
+
+  it('the roster lock settles everyone still waiting: applications declined, the waitlist cleared, invitations withdrawn, each told why', async () => {
+    const event = await createEvent(t, { capacity: 2, requiresApproval: true });
+    const [going, queued, applicant, invitee] = await users(4);
+    const host = event.host;
+    const call = (who: SignedUp, method: 'POST' | 'GET', url: string, payload?: Record<string, unknown>) =>
+      t.app.inject({
+        method,
+        url: `/v1/events/${event.id}${url}`,
+        headers: who.headers,
+        ...(payload ? { payload } : {}),
+      });
+    for (const p of [going!, queued!, applicant!]) await join(t, event.id, p);
+    for (const p of [going!, queued!]) await call(host, 'POST', `/applications/${p.userId}/approve`);
+    const inv = (await call(host, 'POST', '/invitations', { userId: invitee!.userId })).json() as Json;
+    expect((await participants(event.id, host)).map((p) => p.status).sort()).toEqual([
+      'going',
+      'going',
+      'pending',
+      'waitlisted',
+    ]);
+
+    expect((await call(going!, 'POST', '/confirm')).statusCode).toBe(200);
+    expect((await call(host, 'POST', '/confirm')).json()).toEqual({ locked: true, unconfirmed: 0 });
+
+    // Nobody can join a locked event: nobody is left waiting for it.
+    const status = async (p: SignedUp) => ((await getEvent(t, event.id, p)).json() as Json).viewer.status;
+    expect(await status(queued!)).toBe('cancelled');
+    expect(await status(applicant!)).toBe('rejected');
+    expect((await participants(event.id, host)).map((p) => p.status)).toEqual(['going', 'going']);
+    expect((await getEvent(t, event.id, host)).json() as Json).toMatchObject({
+      goingCount: 2,
+      waitlistCount: 0,
+      pendingCount: 0,
+    });
+    const accept = await t.app.inject({
+      method: 'POST',
+      url: `/v1/event-invitations/${inv.id}/accept`,
+      headers: invitee!.headers,
+    });
+    expect((accept.json() as Json).code).toBe('INVITATION_NOT_PENDING');
+    expect(((await join(t, event.id, queued!)).json() as Json).code).toBe('EVENT_LOCKED');
+
+    const told = (await outboxEvents(t, event.id)).slice(-4);
+    expect(told).toEqual([
+      {
+        topic: 'event.application_decided',
+        payload: {
+          eventId: event.id,
+          userId: applicant!.userId,
+          approved: false,
+          status: 'rejected',
+          reason: 'roster_locked',
+        },
+      },
+      {
+        topic: 'event.left',
+        payload: { eventId: event.id, userId: queued!.userId, reason: 'roster_locked' },
+      },
+      {
+        topic: 'event.invitation_cancelled',
+        payload: {
+          eventId: event.id,
+          invitationId: inv.id,
+          inviteeId: invitee!.userId,
+          reason: 'roster_locked',
+        },
+      },
+      { topic: 'event.locked', payload: { eventId: event.id } },
+    ]);
   });
 });

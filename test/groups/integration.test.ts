@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
-import { createEvent, getEvent, join } from '../helpers/events.js';
+import { createEvent, getEvent, join, outboxEvents } from '../helpers/events.js';
 import { createGroup, joinGroup, withMembers } from '../helpers/groups.js';
 import type { Json } from '../helpers/http.js';
 import { connectSocket, emitAck, nextEvent, type TestSocket } from '../helpers/sockets.js';
@@ -135,6 +135,71 @@ describe('groups with events, chat, presence and account deletion', () => {
       expect(detail.goingCount).toBe(1);
       for (const p of people) expect((await getEvent(t, event.id, p)).statusCode).toBe(404);
       expect(((await getEvent(t, hosted.id, group.owner)).json() as Json).status).toBe('cancelled');
+    });
+    it('banned from a public group: out of all its events, public ones included, and kept out until unbanned; a removed member keeps its public events', async () => {
+      const group = await createGroup(t, { joinPolicy: 'open' });
+      const [member, removed] = await withMembers(t, group.id, 2);
+      const [outsider, invitee, queued] = await Promise.all([
+        signUpWithEmail(t),
+        signUpWithEmail(t),
+        signUpWithEmail(t),
+      ]);
+      const event = await createEvent(t, { groupId: group.id, capacity: 4 }, group.owner);
+      expect(((await getEvent(t, event.id)).json() as Json).visibility).toBe('public');
+      // The outsider never joined the group: anyone may join a public event.
+      for (const p of [member!, removed!, outsider])
+        expect((await join(t, event.id, p)).statusCode).toBe(200);
+      expect(((await join(t, event.id, queued)).json() as Json).status).toBe('waitlisted');
+      const invite = (userId: string) =>
+        call('POST', `/events/${event.id}/invitations`, group.owner, { userId });
+      expect((await invite(invitee.userId)).statusCode).toBe(201);
+
+      await call('DELETE', `/groups/${group.id}/members/${removed!.userId}`, group.owner);
+      for (const p of [member!, outsider, invitee]) {
+        expect(
+          (await call('POST', `/groups/${group.id}/bans`, group.owner, { userId: p.userId })).statusCode,
+        ).toBe(204);
+      }
+      await settle();
+
+      const status = async (p: SignedUp) => ((await getEvent(t, event.id, p)).json() as Json).viewer.status;
+      // The removed member keeps a public event; the banned gave up their places and the waitlist moved up.
+      expect(await status(removed!)).toBe('going');
+      expect(await status(member!)).toBe('cancelled');
+      expect(await status(outsider)).toBe('cancelled');
+      expect(await status(queued)).toBe('going');
+      const invitations = (await call('GET', '/me/event-invitations', invitee)).json() as Json;
+      expect(invitations.items).toEqual([]);
+      const told = (await outboxEvents(t, event.id))
+        .filter((e) => ['event.left', 'event.invitation_cancelled'].includes(e.topic))
+        .map((e) => ({
+          topic: e.topic,
+          userId: e.payload.userId ?? e.payload.inviteeId,
+          reason: e.payload.reason,
+        }));
+      expect(told).toEqual(
+        expect.arrayContaining([
+          { topic: 'event.left', userId: member!.userId, reason: 'banned_from_group' },
+          { topic: 'event.left', userId: outsider.userId, reason: 'banned_from_group' },
+          { topic: 'event.invitation_cancelled', userId: invitee.userId, reason: 'banned_from_group' },
+        ]),
+      );
+      expect(told).toHaveLength(3);
+
+      // Kept out: no joining, applying or invitation while banned; the event itself stays public.
+      const refused = [
+        await join(t, event.id, member!),
+        await join(t, event.id, outsider),
+        await invite(outsider.userId),
+        await invite(invitee.userId),
+      ];
+      for (const res of refused) {
+        expect(res.statusCode).toBe(403);
+        expect((res.json() as Json).code).toBe('BANNED_FROM_GROUP');
+      }
+      expect((await getEvent(t, event.id, outsider)).statusCode).toBe(200);
+      await call('DELETE', `/groups/${group.id}/bans/${outsider.userId}`, group.owner);
+      expect(((await join(t, event.id, outsider)).json() as Json).status).toBe('going');
     });
   });
 

@@ -60,3 +60,13 @@ export async function outboxTopics(t: TestApp, eventId: string): Promise<string[
   );
   return rows.map((r) => r.topic);
 }
+
+/** Domain events written to the outbox for an event, in order, with their payloads. */
+export async function outboxEvents(t: TestApp, eventId: string): Promise<{ topic: string; payload: Json }[]> {
+  const { sql } = await import('drizzle-orm');
+  const { queryRows } = await import('../../src/infra/db/database.js');
+  return queryRows<{ topic: string; payload: Json }>(
+    t.infra.database.db,
+    sql`select topic, payload from outbox_events where payload->>'eventId' = ${eventId} order by id`,
+  );
+}

@@ -111,7 +111,7 @@ const DayEntry = Type.Object({
   locked: Type.Boolean({ description: 'The roster is confirmed.' }),
   capacity: nullable(Type.Integer()),
   goingCount: Type.Integer(),
-  waitlistCount: Type.Integer(),
+  waitlistCount: Type.Integer({ description: 'The host sees who queues; everyone else gets 0.' }),
   host: Type.Object({
     id: Uuid,
     nickname: Type.String(),
@@ -306,7 +306,8 @@ export function toDay(view: DayView): Static<typeof DayResponse> {
       locked: e.locked,
       capacity: e.capacity,
       goingCount: e.goingCount,
-      waitlistCount: e.waitlistCount,
+      // Who queues is the host's business, as on the event itself.
+      waitlistCount: e.role === 'host' ? e.waitlistCount : 0,
       host: {
         id: e.hostId,
         nickname: e.hostNickname,

@@ -239,7 +239,8 @@ export class DiscoveryRepository {
   }
 
   /**
-   * Open public events ranked for a person: a point each for the preferred region, each shared interest among
+   * Open public events ranked for a person (never those of a group that banned them, which they could not
+   * join): a point each for the preferred region, each shared interest among
    * the tags, an interest naming the theme, and a course length near the preferred one; soonest first among
    * equals. Candidates are the open events of the next `horizonDays`.
    */
@@ -248,7 +249,7 @@ export class DiscoveryRepository {
     prefs: { region: string | null; distanceKm: number | null; interests: string[] },
     near: Circle | null,
     limit: number,
-    ctx: { now: Date; viewerId: string; horizonDays: number },
+    ctx: { now: Date; viewerId: string; horizonDays: number; bannedFrom: string[] },
   ): Promise<EventCardRow[]> {
     const interests = prefs.interests.map((i) => i.toLowerCase());
     const score = sql.join(
@@ -273,6 +274,9 @@ export class DiscoveryRepository {
       sql`e.host_id <> ${ctx.viewerId}`,
       sql`not exists (select 1 from event_participants p where p.event_id = e.id and p.user_id = ${ctx.viewerId})`,
     ];
+    if (ctx.bannedFrom.length > 0) {
+      where.push(sql`(e.group_id is null or e.group_id::text <> all(${textArray(ctx.bannedFrom)}))`);
+    }
     if (near) where.push(...this.circle(near));
     return this.cards(db, where, sql`${score} desc, e.starts_at, e.id`, limit, {
       now: ctx.now,

@@ -96,7 +96,8 @@ export const discoveryRoutes: FastifyPluginAsyncTypebox<{ discovery: DiscoveryMo
         summary: 'Open events recommended for me',
         description:
           'Ranked by my preferred region, course length and interests (tags and themes), set with ' +
-          '`PATCH /v1/me`; near a point when lat/lng are given. Events I host or take part in are left out. ' +
+          '`PATCH /v1/me`; near a point when lat/lng are given. Events I host or take part in, and those of ' +
+          'groups that banned me, are left out. ' +
           'Without preferences: the soonest open events.',
         querystring: RecommendedQuery,
         response: { 200: RecommendedResponse, ...errorResponses(401) },

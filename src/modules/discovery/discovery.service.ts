@@ -168,6 +168,7 @@ export class DiscoveryService {
       now: this.deps.clock.now(),
       viewerId: actor.userId,
       horizonDays: RECOMMEND_HORIZON_DAYS,
+      bannedFrom: await this.deps.groups.bannedGroupIds(this.deps.db, actor.userId),
     });
     return { items, basedOn: prefs };
   }

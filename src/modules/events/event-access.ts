@@ -14,6 +14,8 @@ export interface GroupDirectory {
     groupId: string,
     userId: string,
   ): Promise<{ role: 'owner' | 'admin' | 'member'; displayName: string | null } | null>;
+  /** The groups that banned the person: they take part in none of their events until unbanned. */
+  bannedGroupIds(exec: Executor, userId: string): Promise<string[]>;
 }
 
 export interface LoadedEvent {

@@ -104,13 +104,21 @@ export class EventLifecycle {
 
   /**
    * Someone who leaves (or is removed from) a group gives up its members-only events; its upcoming events they
-   * host are cancelled, since only members may host in a group.
+   * host are cancelled, since only members may host in a group. Its public events stay theirs, as anyone may
+   * join those; a ban (`onBanned`) takes those too.
    */
-  async onMemberLeft(ctx: TxContext, groupId: string, userId: string): Promise<void> {
+  async onMemberLeft(
+    ctx: TxContext,
+    groupId: string,
+    userId: string,
+    reason: 'left' | 'account_deleted' | 'kicked' | 'banned',
+  ): Promise<void> {
     const now = this.deps.clock.now();
     for (const eventId of await this.deps.repo.upcomingEventIds(ctx.tx, { groupId, hostId: userId }, now)) {
       await this.deps.service.cancelInTx(ctx, eventId, 'host_left_group', null);
     }
+    // A ban gives up every event of the group, with its own reason: `onBanned` does it.
+    if (reason === 'banned') return;
     const events = await this.deps.repo.upcomingParticipations(
       ctx.tx,
       userId,
@@ -120,5 +128,24 @@ export class EventLifecycle {
     for (const eventId of events) {
       await this.deps.participation.removeByIds(ctx, eventId, userId, 'left_group');
     }
+  }
+
+  /**
+   * Someone banned from a group (a member or not) takes part in none of its events: they give up their places
+   * in its upcoming events, public ones included (the waitlist moves up), and their pending invitations to them
+   * are withdrawn, each with reason `banned_from_group`. Joining, applying and invitations are refused until
+   * they are unbanned (`ParticipationService`).
+   */
+  async onBanned(ctx: TxContext, groupId: string, userId: string, byId: string): Promise<void> {
+    const now = this.deps.clock.now();
+    for (const eventId of await this.deps.repo.upcomingParticipations(ctx.tx, userId, { groupId }, now)) {
+      await this.deps.participation.removeByIds(ctx, eventId, userId, 'banned_from_group');
+    }
+    await this.deps.participation.withdrawInvitations(
+      ctx,
+      { groupId, inviteeId: userId },
+      'banned_from_group',
+      byId,
+    );
   }
 }

@@ -52,9 +52,12 @@ export function createEventsModule(infra: Infra, deps: { groups: GroupDirectory 
     'events.on-group-member-left',
     ['group.member_left', 'group.member_removed'],
     async (event, ctx) => {
-      await lifecycle.onMemberLeft(ctx, event.payload.groupId, event.payload.userId);
+      await lifecycle.onMemberLeft(ctx, event.payload.groupId, event.payload.userId, event.payload.reason);
     },
   );
+  outbox.subscribe('events.on-group-ban', ['group.banned'], async (event, ctx) => {
+    await lifecycle.onBanned(ctx, event.payload.groupId, event.payload.userId, event.payload.byId);
+  });
   outbox.subscribe('events.on-group-private', ['group.updated'], async (event, ctx) => {
     if (event.payload.visibility === 'private' && event.payload.fields.includes('visibility')) {
       await lifecycle.onGroupPrivate(ctx, event.payload.groupId);

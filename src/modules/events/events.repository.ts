@@ -408,11 +408,15 @@ export class EventsRepository {
     }));
   }
 
+  /**
+   * Withdraws pending invitations (of one event, to one person, or to one person for one group's events) and
+   * returns them, so the caller can tell each invitee.
+   */
   async cancelPendingInvitations(
     tx: Executor,
-    where: { eventId?: string; inviteeId?: string },
-  ): Promise<void> {
-    await tx
+    where: { eventId?: string; inviteeId?: string; groupId?: string },
+  ): Promise<InvitationRow[]> {
+    return tx
       .update(eventInvitations)
       .set({ status: 'cancelled', respondedAt: sql`now()` })
       .where(
@@ -420,8 +424,29 @@ export class EventsRepository {
           eq(eventInvitations.status, 'pending'),
           where.eventId ? eq(eventInvitations.eventId, where.eventId) : undefined,
           where.inviteeId ? eq(eventInvitations.inviteeId, where.inviteeId) : undefined,
+          where.groupId
+            ? inArray(
+                eventInvitations.eventId,
+                tx.select({ id: events.id }).from(events).where(eq(events.groupId, where.groupId)),
+              )
+            : undefined,
         ),
-      );
+      )
+      .returning();
+  }
+
+  /** Moves every participant of the event with status `from` to `to`; returns whom it moved. */
+  async moveAll(
+    tx: Executor,
+    eventId: string,
+    from: ParticipantStatus,
+    to: ParticipantStatus,
+  ): Promise<ParticipantRow[]> {
+    return tx
+      .update(eventParticipants)
+      .set({ status: to, updatedAt: sql`now()` })
+      .where(and(eq(eventParticipants.eventId, eventId), eq(eventParticipants.status, from)))
+      .returning();
   }
 
   // ratings

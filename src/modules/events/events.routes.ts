@@ -119,7 +119,8 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
         summary: 'Join or apply',
         description:
           'Takes a free seat, or a place on the waitlist when full (409 `EVENT_FULL` when the waitlist is ' +
-          'off). With host approval, files an application (`pending`). A pending invitation is accepted.',
+          'off). With host approval, files an application (`pending`). A pending invitation is accepted. ' +
+          'Someone banned from the event’s group gets 403 `BANNED_FROM_GROUP`, public events included.',
         params: IdParams,
         body: withExamples(
           Type.Object(
@@ -230,7 +231,9 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
       schema: {
         tags,
         summary: 'Invite someone (host)',
-        description: 'One pending invitation per person; not for people already taking part.',
+        description:
+          'One pending invitation per person; not for people already taking part, nor for someone banned from ' +
+          'the event’s group (403 `BANNED_FROM_GROUP`).',
         params: IdParams,
         body: withExamples(Type.Object({ userId: Uuid }, { additionalProperties: false }), {
           userId: EXAMPLE.otherUserId,
@@ -274,6 +277,8 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
       schema: {
         tags,
         summary: 'Withdraw an invitation (host)',
+        description:
+          'The invitee is told (`event.invitation_cancelled`). 409 when already answered or withdrawn.',
         params: Type.Object({ id: Uuid, invitationId: Uuid }),
         response: { 204: Type.Null(), ...errorResponses(403, 404, 409) },
       },
@@ -312,10 +317,11 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
           summary: answer === 'accept' ? 'Accept an invitation' : 'Decline an invitation',
           description:
             answer === 'accept'
-              ? 'Takes a seat, or the waitlist when full, even when the event needs approval.'
+              ? 'Takes a seat, or the waitlist when full, even when the event needs approval. 403 ' +
+                '`BANNED_FROM_GROUP` for someone banned from the event’s group.'
               : undefined,
           params: IdParams,
-          response: { 204: Type.Null(), ...errorResponses(404, 409) },
+          response: { 204: Type.Null(), ...errorResponses(...(answer === 'accept' ? [403] : []), 404, 409) },
         },
       },
       async (request, reply) => {
@@ -334,7 +340,8 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{ events: EventsModule }> =
         summary: 'Confirm the roster',
         description:
           'Each person going confirms; the host confirms last, which locks the event against edits, joins, ' +
-          'leaves, kicks and invitations (409 `ROSTER_NOT_CONFIRMED` while others have not).',
+          'leaves, kicks and invitations (409 `ROSTER_NOT_CONFIRMED` while others have not). The lock declines ' +
+          'pending applications, clears the waitlist and withdraws pending invitations, telling each person.',
         params: IdParams,
         response: {
           200: withExamples(

@@ -3,7 +3,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
 import type { TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { RateLimiter } from '../../infra/rate-limit/rate-limiter.js';
-import { enforceRateLimit } from '../../infra/rate-limit/rate-limiter.js';
+import { rateLimitError } from '../../infra/rate-limit/rate-limiter.js';
 import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { lineLengthMeters, regionOf, type LineString } from '../../shared/geo.js';
@@ -62,21 +62,35 @@ export class EventsService {
     this.access = new EventAccess(deps);
   }
 
+  /**
+   * Creates an event. Only creations that happen count against the throttle: the hits are taken first (so
+   * simultaneous requests cannot overshoot the limit) and given back when the creation is refused.
+   */
   async create(actor: Actor, input: EventInput): Promise<LoadedEvent> {
-    const { repo, config } = this.deps;
-    if (config.createIntervalSeconds > 0) {
-      const interval = {
-        name: 'events:create:interval',
-        limit: 1,
-        windowMs: config.createIntervalSeconds * 1000,
-      };
-      await enforceRateLimit(this.deps.limiter, interval, actor.userId);
-    }
-    await enforceRateLimit(
-      this.deps.limiter,
+    const { limiter, config } = this.deps;
+    const rules = [
+      ...(config.createIntervalSeconds > 0
+        ? [{ name: 'events:create:interval', limit: 1, windowMs: config.createIntervalSeconds * 1000 }]
+        : []),
       { name: 'events:create:day', limit: config.createPerDay, windowMs: 86_400_000 },
-      actor.userId,
-    );
+    ];
+    const taken: typeof rules = [];
+    const giveBack = () => Promise.all(taken.map((rule) => limiter.release(rule, actor.userId)));
+    try {
+      for (const rule of rules) {
+        const res = await limiter.consume(rule, actor.userId);
+        if (!res.allowed) throw rateLimitError(rule, res);
+        taken.push(rule);
+      }
+      return await this.createInTx(actor, input);
+    } catch (err) {
+      await giveBack();
+      throw err;
+    }
+  }
+
+  private async createInTx(actor: Actor, input: EventInput): Promise<LoadedEvent> {
+    const { repo } = this.deps;
     const fields = this.fieldsOf(input, null);
     const startsAt = fields.startsAt!;
     this.checkTimes(fields.kind ?? 'meetup', startsAt, fields.endsAt!, fields.applyDeadline ?? null);

@@ -2,6 +2,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
 import type { TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { Actor } from '../../shared/context.js';
+import type { DomainEvents } from '../../shared/domain-events.js';
 import { AppError } from '../../shared/errors.js';
 import { EventAccess, type GroupDirectory, type LoadedEvent } from './event-access.js';
 import { canJoinWithoutInvitation, isHost, visibleStatuses, type EventViewer } from './events.policy.js';
@@ -50,6 +51,7 @@ export class ParticipationService {
     return this.deps.unitOfWork(async (ctx) => {
       const { event, viewer } = await this.access.load(ctx.tx, eventId, actor.userId, { lock: true });
       this.assertOpen(event);
+      await this.assertNotBanned(ctx.tx, event, actor.userId);
       const invitation = viewer.invitation;
       if (invitation) return this.acceptInTx(ctx, event, invitation);
       if (event.applyDeadline && event.applyDeadline <= this.deps.clock.now()) {
@@ -97,7 +99,7 @@ export class ParticipationService {
       await this.deps.repo.refreshCounts(ctx.tx, event.id);
       await ctx.publish(
         'event.application_decided',
-        { eventId: event.id, userId, approved: approve, status },
+        { eventId: event.id, userId, approved: approve, status, reason: 'host' },
         actor.userId,
       );
       return row;
@@ -126,6 +128,7 @@ export class ParticipationService {
       if (!(await this.deps.repo.isActiveUser(ctx.tx, inviteeId))) {
         throw new AppError('NOT_FOUND', 'No such user.');
       }
+      await this.assertNotBanned(ctx.tx, event, inviteeId, 'This person is');
       const viewer = await this.access.viewer(ctx.tx, event, inviteeId);
       this.assertNotIn(event, viewer);
       if (viewer.invitation) throw new AppError('ALREADY_INVITED', 'This person is already invited.');
@@ -155,6 +158,11 @@ export class ParticipationService {
         throw new AppError('INVITATION_NOT_PENDING', 'The invitation was already answered or withdrawn.');
       }
       if (!(await this.deps.repo.answerInvitation(ctx.tx, invitation.id, 'cancelled'))) throw notPending();
+      await ctx.publish(
+        'event.invitation_cancelled',
+        { eventId: event.id, invitationId: invitation.id, inviteeId: invitation.inviteeId, reason: 'host' },
+        actor.userId,
+      );
     });
   }
 
@@ -172,6 +180,7 @@ export class ParticipationService {
         const event = await this.deps.repo.lockEvent(ctx.tx, invitation.eventId);
         if (!event) throw new AppError('NOT_FOUND', 'No such invitation.');
         this.assertOpen(event);
+        await this.assertNotBanned(ctx.tx, event, actor.userId);
         await this.acceptInTx(ctx, event, invitation);
         return;
       }
@@ -195,7 +204,9 @@ export class ParticipationService {
 
   /**
    * Roster confirmation: each person going confirms; the host may confirm only after all of them, and the
-   * host's confirmation locks the event against edits, joins, leaves, kicks and invitations.
+   * host's confirmation locks the event against edits, joins, leaves, kicks and invitations. Nobody can join a
+   * locked event, so the lock also settles everyone still waiting, each told why: pending applications are
+   * declined, the waitlist is cleared and pending invitations are withdrawn (all with reason `roster_locked`).
    */
   async confirm(actor: Actor, eventId: string): Promise<{ locked: boolean; unconfirmed: number }> {
     return this.deps.unitOfWork(async (ctx) => {
@@ -225,7 +236,28 @@ export class ParticipationService {
       const now = this.deps.clock.now();
       await this.deps.repo.setParticipant(ctx.tx, event.id, actor.userId, { confirmedAt: now });
       await this.deps.repo.updateEvent(ctx.tx, event.id, { lockedAt: now });
-      await this.deps.repo.cancelPendingInvitations(ctx.tx, { eventId: event.id });
+      for (const p of await this.deps.repo.moveAll(ctx.tx, event.id, 'pending', 'rejected')) {
+        await ctx.publish(
+          'event.application_decided',
+          {
+            eventId: event.id,
+            userId: p.userId,
+            approved: false,
+            status: 'rejected',
+            reason: 'roster_locked',
+          },
+          actor.userId,
+        );
+      }
+      for (const p of await this.deps.repo.moveAll(ctx.tx, event.id, 'waitlisted', 'cancelled')) {
+        await ctx.publish(
+          'event.left',
+          { eventId: event.id, userId: p.userId, reason: 'roster_locked' },
+          actor.userId,
+        );
+      }
+      await this.deps.repo.refreshCounts(ctx.tx, event.id);
+      await this.withdrawInvitations(ctx, { eventId: event.id }, 'roster_locked', actor.userId);
       await ctx.publish('event.locked', { eventId: event.id }, actor.userId);
       return { locked: true, unconfirmed: 0 };
     });
@@ -266,7 +298,7 @@ export class ParticipationService {
     ctx: TxContext,
     event: EventRow,
     participant: ParticipantRow,
-    reason: 'cancelled' | 'left_group' | 'account_deleted',
+    reason: DomainEvents['event.left']['reason'],
     actorId: string | null,
   ): Promise<void> {
     await this.vacate(ctx, event.id, participant.userId, 'cancelled');
@@ -279,12 +311,28 @@ export class ParticipationService {
     ctx: TxContext,
     eventId: string,
     userId: string,
-    reason: 'left_group' | 'account_deleted',
+    reason: 'left_group' | 'banned_from_group' | 'account_deleted',
   ): Promise<void> {
     const event = await this.deps.repo.lockEvent(ctx.tx, eventId);
     const participant = event && (await this.deps.repo.findParticipant(ctx.tx, eventId, userId));
     if (!event || !participant || !ACTIVE.has(participant.status) || participant.role === 'host') return;
     await this.removeInTx(ctx, event, participant, reason, userId);
+  }
+
+  /** Withdraws pending invitations in the caller's transaction and tells each invitee why. */
+  async withdrawInvitations(
+    ctx: TxContext,
+    where: { eventId?: string; inviteeId?: string; groupId?: string },
+    reason: DomainEvents['event.invitation_cancelled']['reason'],
+    actorId: string | null,
+  ): Promise<void> {
+    for (const i of await this.deps.repo.cancelPendingInvitations(ctx.tx, where)) {
+      await ctx.publish(
+        'event.invitation_cancelled',
+        { eventId: i.eventId, invitationId: i.id, inviteeId: i.inviteeId, reason },
+        actorId,
+      );
+    }
   }
 
   /**
@@ -353,6 +401,21 @@ export class ParticipationService {
     if (event.lockedAt) throw new AppError('EVENT_LOCKED', 'The roster is confirmed; the event is locked.');
     if (event.startsAt <= this.deps.clock.now()) {
       throw new AppError('EVENT_STARTED', 'The event has started.');
+    }
+  }
+
+  /**
+   * Someone banned from a group takes part in none of its events, public ones included: no joining, applying,
+   * being invited or accepting an invitation until unbanned.
+   */
+  private async assertNotBanned(
+    exec: Executor,
+    event: EventRow,
+    userId: string,
+    who: 'You are' | 'This person is' = 'You are',
+  ): Promise<void> {
+    if (event.groupId && (await this.deps.groups.bannedGroupIds(exec, userId)).includes(event.groupId)) {
+      throw new AppError('BANNED_FROM_GROUP', `${who} banned from the group this event belongs to.`);
     }
   }
 

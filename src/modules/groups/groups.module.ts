@@ -23,7 +23,7 @@ export function createGroupsModule(infra: Infra, deps: { contacts: ContactDirect
   const service = new GroupsService(common);
   const invitations = new InvitationsService({ ...common, groups: service, contacts: deps.contacts });
 
-  /** What the events module may know of groups: live groups, and who belongs with which role. */
+  /** What the events module may know of groups: live groups, who belongs with which role, who is banned. */
   const directory: GroupDirectory = {
     async findGroup(exec: Executor, groupId: string) {
       const group = await repo.findGroup(exec, groupId);
@@ -35,6 +35,7 @@ export function createGroupsModule(infra: Infra, deps: { contacts: ContactDirect
       const member = await repo.liveMembership(exec, groupId, userId);
       return member ? { role: member.role, displayName: member.displayName } : null;
     },
+    bannedGroupIds: (exec: Executor, userId: string) => repo.bannedGroupIds(exec, userId),
   };
 
   outbox.subscribe('groups.on-user-deleted', ['user.deleted'], async (event, ctx) => {

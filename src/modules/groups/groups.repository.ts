@@ -284,6 +284,14 @@ export class GroupsRepository {
     return row;
   }
 
+  async bannedGroupIds(db: Executor, userId: string): Promise<string[]> {
+    const rows = await db
+      .select({ groupId: groupBans.groupId })
+      .from(groupBans)
+      .where(eq(groupBans.userId, userId));
+    return rows.map((r) => r.groupId);
+  }
+
   async insertBan(
     tx: Executor,
     values: { groupId: string; userId: string; bannedBy: string; reason: string | null },

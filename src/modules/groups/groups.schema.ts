@@ -112,7 +112,8 @@ export const groupBans = pgTable(
     reason: text('reason'),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.groupId, t.userId] })],
+  // By person too: discovery leaves out the events of groups that banned the viewer.
+  (t) => [primaryKey({ columns: [t.groupId, t.userId] }), index('group_bans_user_idx').on(t.userId)],
 );
 
 /** Asking to join a group whose join policy is `approval`; at most one pending per (group, person). */

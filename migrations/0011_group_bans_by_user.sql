@@ -1,0 +1,1 @@
+CREATE INDEX "group_bans_user_idx" ON "group_bans" USING btree ("user_id");

@@ -137,6 +137,74 @@ describe('live location', () => {
     expect((mine.data.frame.people as Json[]).some((p) => p.userId === a.userId)).toBe(false);
   });
 
+  it.each([
+    ['100m', 100, 12_000],
+    ['1km', 1000, 16_000],
+  ] as const)(
+    'a %s share is only ever seen snapped: never the exact point, stable while its person moves inside the cell',
+    async (precision, cellM, east) => {
+      const a = await signUpWithEmail(t);
+      const b = await signUpWithEmail(t);
+      const sa = await connect(a);
+      const sb = await connect(b);
+      const centre = snapToPrecision(near(east, 0), precision);
+      /** A point `fx`, `fy` cell sizes east and north of the cell's centre (inside the cell for |f| < 0.5). */
+      const inCell = (fx: number, fy: number) => ({
+        lat: centre.lat + (fy * cellM) / 111_320,
+        lng: centre.lng + (fx * cellM) / (111_320 * Math.cos((centre.lat * Math.PI) / 180)),
+      });
+      const walk = [inCell(0.3, 0.2), inCell(-0.25, 0.1), inCell(0.1, -0.35), inCell(-0.4, -0.3)];
+      // The walk really stays in one cell (the grid is the server's, the points are the test's).
+      for (const p of walk) expect(snapToPrecision(p, precision)).toEqual(centre);
+
+      await share(a, { audience: { type: 'nearby' }, precision, durationMinutes: 30 });
+      const sub = await subscribe(sb, { type: 'nearby', ...centre, radiusM: 3 * cellM });
+      expect(sub.ok).toBe(true);
+      const frames = record(sb);
+      const seen = frameWhere(sb, shows(a.userId));
+      clock.advance(1_000);
+      await update(sa, walk[0]!);
+      await seen;
+      for (const p of walk.slice(1)) {
+        clock.advance(1_000);
+        expect(await update(sa, p)).toEqual({ ok: true, data: { shares: 1 } });
+        await sleep(2 * PUSH_MS);
+      }
+      // A new subscriber sees the same cell centre too.
+      const again = await subscribe(sb, { type: 'nearby', ...centre, radiusM: 3 * cellM });
+      const shown = [...frames, again.data.frame as Json]
+        .flatMap((f) => f.people as Json[])
+        .filter((p) => p.userId === a.userId);
+      expect(shown.length).toBeGreaterThanOrEqual(2);
+      for (const p of shown) {
+        expect(p.precision).toBe(precision);
+        // The cell's centre (Redis GEO stores it to within a metre)…
+        expect(distanceMeters(p, centre)).toBeLessThan(2);
+        // …and never one of the points the person actually was at.
+        for (const exact of walk) expect(distanceMeters(p, exact)).toBeGreaterThan(0.15 * cellM);
+      }
+      // Moving inside the cell changes nothing anyone sees: one frame showed A, none moved it.
+      expect(
+        new Set(
+          frames
+            .filter(shows(a.userId))
+            .map((f) => JSON.stringify((f.people as Json[]).find((p) => p.userId === a.userId)!.lat)),
+        ).size,
+      ).toBe(1);
+
+      // Crossing into the next cell shows the next cell's centre.
+      const next = snapToPrecision(inCell(1, 0), precision);
+      expect(next).not.toEqual(centre);
+      const moved = frameWhere(sb, (f) =>
+        (f.people as Json[]).some((p) => p.userId === a.userId && distanceMeters(p, centre) > cellM / 2),
+      );
+      clock.advance(1_000);
+      await update(sa, inCell(1, 0.1));
+      const person = ((await moved).people as Json[]).find((p) => p.userId === a.userId)!;
+      expect(distanceMeters(person, next)).toBeLessThan(2);
+    },
+  );
+
   it('stopping a share stops delivery at once: 0 further frames carry the position, late updates included', async () => {
     const a = await signUpWithEmail(t);
     const b = await signUpWithEmail(t);
@@ -258,6 +326,37 @@ describe('live location', () => {
     // Updates after leaving reach nobody.
     clock.advance(1_000);
     expect(await update(sGuest, near(301, 301))).toEqual({ ok: true, data: { shares: 0 } });
+  });
+
+  it('cancelling the event ends its shares with event_cancelled', async () => {
+    const { eventId, host, guest } = await eventWithGuest(20);
+    const sHost = await connect(host);
+    const sGuest = await connect(guest);
+    const started = (
+      await share(guest, { audience: { type: 'event', eventId }, precision: 'exact' })
+    ).json() as Json;
+    await subscribe(sHost, { type: 'event', eventId });
+    const seen = frameWhere(sHost, shows(guest.userId));
+    await update(sGuest, near(40, 40));
+    await seen;
+
+    const ended = nextEvent<Json>(sGuest, 'location:share_ended');
+    const cancelled = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/events/${eventId}`,
+      headers: host.headers,
+    });
+    expect(cancelled.statusCode).toBe(204);
+    await t.infra.outbox.drain();
+    expect(await ended).toEqual({ shareId: started.id, reason: 'event_cancelled' });
+    const list = (
+      await t.app.inject({ url: '/v1/me/location/shares', headers: guest.headers })
+    ).json() as Json;
+    expect(list.items).toEqual([
+      expect.objectContaining({ id: started.id, active: false, stopReason: 'event_cancelled' }),
+    ]);
+    clock.advance(1_000);
+    expect(await update(sGuest, near(41, 41))).toEqual({ ok: true, data: { shares: 0 } });
   });
 
   it('ending the session or deleting the account ends its shares', async () => {

@@ -1,7 +1,13 @@
 import type { Config } from '../../config.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
-import type { LocationStore, PositionWrite, ShareEntry } from '../../infra/geo/location-store.js';
+import {
+  UPDATE_BURST,
+  UPDATES_PER_SECOND,
+  type LocationStore,
+  type PositionWrite,
+  type ShareEntry,
+} from '../../infra/geo/location-store.js';
 import type { Logger } from '../../infra/logger.js';
 import type { TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { RealtimePublisher } from '../../infra/realtime/publisher.js';
@@ -19,12 +25,6 @@ import {
 } from './locations.policy.js';
 import type { AccessRow, LocationsRepository, ShareRow } from './locations.repository.js';
 
-/**
- * Sustained updates per second per person, and the burst tolerated: a client timer firing a little early, or
- * updates queued during a network or server stall arriving together, are not refused.
- */
-const UPDATES_PER_SECOND = 1;
-const UPDATE_BURST = 3;
 /** How long a node trusts its copy of a person's shares (a share started on another node shows up after this). */
 const SHARE_CACHE_MS = 5_000;
 const ACCESS_INSERT_CHUNK = 1_000;
@@ -93,6 +93,8 @@ export class LocationService {
    */
   private unremoved: ReturnType<typeof storeRef>[] = [];
   private flushing: Promise<void> | undefined;
+  /** Positions the shared store refused for the per-person limit across nodes (since start). */
+  droppedOverLimit = 0;
 
   constructor(
     private readonly deps: {
@@ -358,12 +360,15 @@ export class LocationService {
       if (w) {
         w.lat = p.lat;
         w.lng = p.lng;
+        w.acceptedAtMs = now;
       } else
         this.pending.set(share.shareId, {
           shareId: share.shareId,
           layer: share.layer,
           lat: p.lat,
           lng: p.lng,
+          userId,
+          acceptedAtMs: now,
         });
       count++;
     }
@@ -392,12 +397,15 @@ export class LocationService {
     }
   }
 
-  /** Writes the buffered positions in one batch. */
+  /**
+   * Writes the buffered positions in one batch. The store drops those of people over the limit across nodes
+   * (sending through two nodes at once); they are counted, not retried: a newer position supersedes them.
+   */
   async flushPositions(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = [...this.pending.values()];
     this.pending = new Map();
-    await this.deps.store.write(batch, this.deps.clock.now().getTime());
+    this.droppedOverLimit += await this.deps.store.write(batch, this.deps.clock.now().getTime());
   }
 
   // ---- access log -----------------------------------------------------------------------------------------

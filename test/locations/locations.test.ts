@@ -359,6 +359,74 @@ describe('live location', () => {
     expect(await update(sGuest, near(41, 41))).toEqual({ ok: true, data: { shares: 0 } });
   });
 
+  it('rescheduling the event moves the end of the shares that last until it; moved out of its window, they end', async () => {
+    const { eventId, host, guest } = await eventWithGuest(10);
+    const sHost = await connect(host);
+    const sGuest = await connect(guest);
+    const untilEnd = (
+      await share(guest, { audience: { type: 'event', eventId }, precision: 'exact' })
+    ).json() as Json;
+    const forTwenty = (
+      await share(host, { audience: { type: 'event', eventId }, precision: 'exact', durationMinutes: 20 })
+    ).json() as Json;
+    const oldEnd = new Date(untilEnd.endsAt as string).getTime();
+    const sub = await subscribe(sHost, { type: 'event', eventId });
+    expect(sub.ok).toBe(true);
+    const closed: Json[] = [];
+    sHost.on('location:unsubscribed', (e: Json) => closed.push(e));
+
+    const later = times(t, 10, 120);
+    const edited = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/events/${eventId}`,
+      headers: host.headers,
+      payload: { endsAt: later.endsAt },
+    });
+    expect(edited.statusCode).toBe(200);
+    await t.infra.outbox.drain();
+    const mine = async (who: SignedUp) =>
+      ((await t.app.inject({ url: '/v1/me/location/shares', headers: who.headers })).json() as Json)
+        .items as Json[];
+    expect((await mine(guest)).find((s) => s.id === untilEnd.id)).toMatchObject({
+      active: true,
+      endsAt: later.endsAt,
+    });
+    // The share that asked for 20 minutes keeps its own, earlier end.
+    expect((await mine(host)).find((s) => s.id === forTwenty.id)!.endsAt).toBe(forTwenty.endsAt);
+
+    // Past the old end (the test's tokens have expired by then; the sockets stay): the share and the map are
+    // still on, and positions still flow.
+    clock.advance(oldEnd - clock.now().getTime() + 60_000);
+    await sleep(5 * PUSH_MS);
+    const seen = frameWhere(sHost, shows(guest.userId));
+    expect(await update(sGuest, near(10, -10))).toEqual({ ok: true, data: { shares: 1 } });
+    await seen;
+    expect(closed).toEqual([]);
+
+    // Moved to next week: its map is closed until then, so the shares to it end.
+    const other = await eventWithGuest(10);
+    const sOther = await connect(other.guest);
+    const moved = (
+      await share(other.guest, { audience: { type: 'event', eventId: other.eventId }, precision: '100m' })
+    ).json() as Json;
+    const ended = nextEvent<Json>(sOther, 'location:share_ended');
+    const nextWeek = times(t, 7 * 24 * 60, 60);
+    expect(
+      (
+        await t.app.inject({
+          method: 'PATCH',
+          url: `/v1/events/${other.eventId}`,
+          headers: other.host.headers,
+          payload: nextWeek,
+        })
+      ).statusCode,
+    ).toBe(200);
+    await t.infra.outbox.drain();
+    expect(await ended).toEqual({ shareId: moved.id, reason: 'event_rescheduled' });
+    clock.advance(1_000);
+    expect(await update(sOther, near(0, 0))).toEqual({ ok: true, data: { shares: 0 } });
+  });
+
   it('ending the session or deleting the account ends its shares', async () => {
     const a = await signUpWithEmail(t);
     const b = await signUpWithEmail(t);

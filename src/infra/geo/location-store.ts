@@ -10,6 +10,8 @@ import type { Redis } from '../redis.js';
 export interface LocationStore {
   putShare(share: ShareEntry): Promise<void>;
   removeShares(shares: Pick<ShareEntry, 'shareId' | 'userId' | 'layer'>[]): Promise<void>;
+  /** Replaces the entries of shares still registered (a new end); ignores the others, so a stop always wins. */
+  updateShares(shares: ShareEntry[]): Promise<void>;
   /** The registered shares of a person (those past their end included: callers check `endsAtMs`). */
   sharesOf(userId: string): Promise<ShareEntry[]>;
   /**
@@ -118,6 +120,10 @@ export class MemoryLocationStore implements LocationStore {
       if (set?.size === 0) this.byUser.delete(s.userId);
       this.dropPosition(s.layer, s.shareId);
     }
+  }
+
+  async updateShares(shares: ShareEntry[]): Promise<void> {
+    for (const share of shares) if (this.shares.has(share.shareId)) this.shares.set(share.shareId, share);
   }
 
   async sharesOf(userId: string): Promise<ShareEntry[]> {
@@ -330,7 +336,16 @@ end
 return out
 `;
 
+const UPDATE_SHARES_SCRIPT = `
+local meta = ARGV[1] .. 'loc:meta'
+for i = 2, #ARGV, 2 do
+  if redis.call('HEXISTS', meta, ARGV[i]) == 1 then redis.call('HSET', meta, ARGV[i], ARGV[i + 1]) end
+end
+return 0
+`;
+
 type ScriptClient = Redis & {
+  locUpdateShares(...args: string[]): Promise<unknown>;
   locWrite(...args: (string | number)[]): Promise<number>;
   locNearby(...args: (string | number)[]): Promise<string[]>;
   locLayer(...args: (string | number)[]): Promise<string[]>;
@@ -342,6 +357,8 @@ const SHARE_CACHE_MAX = 200_000;
 export class RedisLocationStore implements LocationStore {
   private readonly redis: ScriptClient;
   private readonly shares = new Map<string, ShareEntry>();
+  /** When a cached share that looked ended was last read again. */
+  private readonly reread = new Map<string, number>();
 
   constructor(
     redis: Redis,
@@ -352,6 +369,7 @@ export class RedisLocationStore implements LocationStore {
       redis.defineCommand('locWrite', { numberOfKeys: 0, lua: WRITE_SCRIPT });
       redis.defineCommand('locNearby', { numberOfKeys: 0, lua: NEARBY_SCRIPT });
       redis.defineCommand('locLayer', { numberOfKeys: 0, lua: LAYER_SCRIPT });
+      redis.defineCommand('locUpdateShares', { numberOfKeys: 0, lua: UPDATE_SHARES_SCRIPT });
     }
   }
 
@@ -374,6 +392,7 @@ export class RedisLocationStore implements LocationStore {
     const multi = this.redis.multi();
     for (const s of shares) {
       this.shares.delete(s.shareId);
+      this.reread.delete(s.shareId);
       multi
         .hdel(this.key('meta'), s.shareId)
         .srem(this.key(`user:${s.userId}`), s.shareId)
@@ -381,6 +400,16 @@ export class RedisLocationStore implements LocationStore {
         .zrem(this.key(`seen:${s.layer}`), s.shareId);
     }
     await multi.exec();
+  }
+
+  async updateShares(shares: ShareEntry[]): Promise<void> {
+    if (shares.length === 0) return;
+    const args = [this.prefix];
+    for (const share of shares) {
+      this.remember(share);
+      args.push(share.shareId, encodeShare(share));
+    }
+    await this.redis.locUpdateShares(...args);
   }
 
   async sharesOf(userId: string): Promise<ShareEntry[]> {
@@ -420,7 +449,16 @@ export class RedisLocationStore implements LocationStore {
 
   private async decode(flat: string[]): Promise<StoredPosition[]> {
     const unknown: string[] = [];
-    for (let i = 0; i + 4 < flat.length; i += 5) if (!this.shares.has(flat[i]!)) unknown.push(flat[i]!);
+    const wall = Date.now();
+    for (let i = 0; i + 4 < flat.length; i += 5) {
+      const cached = this.shares.get(flat[i]!);
+      // A share still registered past the end this node knows may have been given a later end through
+      // another node (its event was rescheduled): read again, at most once a second, until swept or renewed.
+      if (!cached || (cached.endsAtMs <= wall && wall - (this.reread.get(cached.shareId) ?? 0) >= 1_000)) {
+        unknown.push(flat[i]!);
+        if (cached) this.reread.set(cached.shareId, wall);
+      }
+    }
     if (unknown.length > 0) {
       const raws = await this.redis.hmget(this.key('meta'), ...unknown);
       unknown.forEach((id, i) => {
@@ -446,7 +484,10 @@ export class RedisLocationStore implements LocationStore {
 
   private remember(share: ShareEntry): void {
     // Entries of shares removed through another node linger until this bound; Redis decides what is shown.
-    if (this.shares.size >= SHARE_CACHE_MAX) this.shares.clear();
+    if (this.shares.size >= SHARE_CACHE_MAX) {
+      this.shares.clear();
+      this.reread.clear();
+    }
     this.shares.set(share.shareId, share);
   }
 }

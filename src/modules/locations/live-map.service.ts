@@ -236,7 +236,8 @@ export class LiveMapService {
           continue;
         }
         if (sub.closesAtMs !== null && now >= sub.closesAtMs) {
-          this.end(sub, 'ended');
+          // The event may have been rescheduled to end later: asked again before the map is closed.
+          if (!sub.checking) this.recheck(sub);
           continue;
         }
         if (sub.room && !sub.checking && now - sub.checkedAt >= RECHECK_MS) this.recheck(sub);
@@ -476,14 +477,16 @@ export class LiveMapService {
         ? locations.eventOpenTo(sub.targetId!, sub.viewerId, clock.now())
         : locations.assertGroupMember(sub.targetId!, sub.viewerId);
     check.then(
-      () => {
+      (event) => {
         sub.checking = false;
         sub.checkedAt = clock.now().getTime();
+        if (event) sub.closesAtMs = event.endsAt.getTime();
       },
       (err: unknown) => {
         sub.checking = false;
-        if (err instanceof AppError) this.end(sub, 'audience_left');
-        else this.deps.logger.warn({ err }, 'live map recheck failed');
+        if (err instanceof AppError) {
+          this.end(sub, err.code === 'LOCATION_SHARE_NOT_OPEN' ? 'ended' : 'audience_left');
+        } else this.deps.logger.warn({ err }, 'live map recheck failed');
       },
     );
   }

@@ -68,6 +68,7 @@ export const STOP_REASONS = [
   'audience_left',
   'event_cancelled',
   'group_deleted',
+  'event_rescheduled',
 ] as const;
 export type StopReason = (typeof STOP_REASONS)[number];
 

@@ -62,6 +62,12 @@ export function createLocationsModule(infra: Infra, deps: { groups: GroupDirecto
     ctx.afterCommit(() => realtime.leave(mapRoom('event', eventId), mapRoom('event', eventId)));
   });
 
+  outbox.subscribe('locations.event-rescheduled', ['event.updated'], async (e, ctx) => {
+    const { eventId, fields } = e.payload;
+    if (fields.includes('startsAt') || fields.includes('endsAt'))
+      await service.eventRescheduled(ctx, eventId);
+  });
+
   outbox.subscribe('locations.left-group', ['group.member_left', 'group.member_removed'], async (e, ctx) => {
     const { groupId, userId } = e.payload;
     await service.endAudienceShares(ctx, 'group', groupId, 'audience_left', userId);

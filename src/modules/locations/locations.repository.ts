@@ -119,6 +119,30 @@ export class LocationsRepository {
     );
   }
 
+  /** The active shares to an event (locked: a stop or another reschedule of them waits for this one). */
+  async activeEventShares(tx: Executor, eventId: string): Promise<ShareRow[]> {
+    return tx
+      .select()
+      .from(locationShares)
+      .where(
+        and(
+          isNull(locationShares.stoppedAt),
+          eq(locationShares.audience, 'event'),
+          eq(locationShares.audienceId, eventId),
+        ),
+      )
+      .for('update');
+  }
+
+  async setEnd(tx: Executor, id: string, endsAt: Date): Promise<ShareRow | undefined> {
+    const [row] = await tx
+      .update(locationShares)
+      .set({ endsAt })
+      .where(and(eq(locationShares.id, id), isNull(locationShares.stoppedAt)))
+      .returning();
+    return row;
+  }
+
   /** Active shares past their end: marked expired (each by one process only). */
   async expireDue(tx: Executor, now: Date): Promise<ShareRow[]> {
     return tx

@@ -28,6 +28,7 @@ import type { AccessRow, LocationsRepository, ShareRow } from './locations.repos
 /** How long a node trusts its copy of a person's shares (a share started on another node shows up after this). */
 const SHARE_CACHE_MS = 5_000;
 const ACCESS_INSERT_CHUNK = 1_000;
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 interface Sharer {
   tokens: number;
@@ -162,6 +163,7 @@ export class LocationService {
         precision,
         startedAt: now,
         endsAt: new Date(endsAt),
+        durationMinutes: body.durationMinutes ?? null,
       });
       ctx.afterCommit(async () => {
         await this.removeFromStore(replaced.map(storeRef));
@@ -218,6 +220,38 @@ export class LocationService {
       userId,
     );
     this.afterStop(ctx, rows, reason);
+  }
+
+  /**
+   * The event was edited: shares to it end at its (new) end, or at the duration their person asked for if that
+   * comes first, within the cap. Moved so far that its map is no longer open, they end (`event_rescheduled`).
+   * A new end already passed is left to the expiry sweep.
+   */
+  async eventRescheduled(ctx: TxContext, eventId: string): Promise<void> {
+    const { repo, clock, config } = this.deps;
+    const event = await repo.eventWindow(ctx.tx, eventId, NIL_UUID);
+    if (!event || event.status === 'cancelled') return;
+    const rows = await repo.activeEventShares(ctx.tx, eventId);
+    if (rows.length === 0) return;
+    const now = clock.now();
+    if (now.getTime() < event.startsAt.getTime() - EVENT_MAP_OPENS_BEFORE_MS) {
+      await this.endAudienceShares(ctx, 'event', eventId, 'event_rescheduled');
+      return;
+    }
+    const changed: ShareEntry[] = [];
+    for (const row of rows) {
+      const started = row.startedAt.getTime();
+      let end = Math.min(event.endsAt.getTime(), started + config.shareMaxMinutes * 60_000);
+      if (row.durationMinutes !== null) end = Math.min(end, started + row.durationMinutes * 60_000);
+      if (end === row.endsAt.getTime()) continue;
+      const updated = await repo.setEnd(ctx.tx, row.id, new Date(end));
+      if (updated) changed.push(entryOf(updated, (await repo.nickname(ctx.tx, row.userId)) ?? ''));
+    }
+    if (changed.length === 0) return;
+    ctx.afterCommit(async () => {
+      await this.deps.store.updateShares(changed);
+      for (const share of changed) this.invalidate(share.userId);
+    });
   }
 
   /** Marks shares past their end as expired and removes them from the store (every few seconds, any node). */

@@ -627,6 +627,56 @@ describe('live location', () => {
     expect(after.items).toEqual([]);
   });
 
+  it('a delivery is in the access log within the flush interval; its span is completed when it closes', async () => {
+    const { locationAccessLog } = await import('../../src/modules/locations/locations.schema.js');
+    const { eq } = await import('drizzle-orm');
+    const a = await signUpWithEmail(t);
+    const b = await signUpWithEmail(t);
+    const sa = await connect(a);
+    const sb = await connect(b);
+    const s = (
+      await share(a, { audience: { type: 'nearby' }, precision: '100m', durationMinutes: 30 })
+    ).json() as Json;
+    const spot = near(-7000, 0);
+    await subscribe(sb, { type: 'nearby', ...spot, radiusM: 1000 });
+    const seen = frameWhere(sb, shows(a.userId));
+    clock.advance(1_000);
+    await update(sa, spot);
+    await seen;
+    const deliveredAt = Date.now();
+
+    // Read straight from the database (the HTTP read would write this node's buffer first).
+    const rows = () =>
+      t.infra.database.db.select().from(locationAccessLog).where(eq(locationAccessLog.subjectId, a.userId));
+    let found = await rows();
+    while (found.length === 0 && Date.now() - deliveredAt < 3_000) {
+      await sleep(100);
+      found = await rows();
+    }
+    // LOCATION_ACCESS_LOG_FLUSH_SECONDS is 1 here: the row is there within that (and a little scheduling).
+    expect(Date.now() - deliveredAt).toBeLessThan(2_500);
+    expect(found).toEqual([expect.objectContaining({ viewerId: b.userId, shareId: s.id, deliveries: 1 })]);
+    const first = found[0]!;
+
+    // Two more deliveries in the same span: a move to another cell, and a new subscription's first frame.
+    const moved = frameWhere(sb, (f) =>
+      (f.people as Json[]).some((p) => p.userId === a.userId && distanceMeters(p, spot) > 150),
+    );
+    clock.advance(1_000);
+    await update(sa, near(-7000, 300));
+    await moved;
+    await subscribe(sb, { type: 'nearby', ...spot, radiusM: 1000 });
+    // The span closes a minute after its first delivery: its row gets the final count and last time.
+    clock.advance(61_000);
+    let closed = first;
+    for (let i = 0; i < 30 && closed.deliveries === 1; i++) {
+      await sleep(100);
+      closed = (await rows()).find((r) => r.id === first.id) ?? first;
+    }
+    expect(closed).toMatchObject({ id: first.id, deliveries: 3, firstSeenAt: first.firstSeenAt });
+    expect(closed.lastSeenAt.getTime()).toBeGreaterThan(first.firstSeenAt.getTime());
+  });
+
   it.runIf(servicesMode)('a subscriber on node B sees a sharer connected to node A (Redis)', async () => {
     const other = await buildTestApp({
       listen: true,

@@ -15,6 +15,7 @@ import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { userRoom } from '../accounts/accounts.module.js';
 import type { GroupDirectory } from '../events/event-access.js';
+import { AccessLogBuffer } from './access-log.js';
 import type { AccessLogView, ShareView, StartShareBody, StopReason } from './locations.dto.js';
 import {
   EVENT_MAP_OPENS_BEFORE_MS,
@@ -23,11 +24,10 @@ import {
   precisionAllowed,
   snapToPrecision,
 } from './locations.policy.js';
-import type { AccessRow, LocationsRepository, ShareRow } from './locations.repository.js';
+import type { LocationsRepository, ShareRow } from './locations.repository.js';
 
 /** How long a node trusts its copy of a person's shares (a share started on another node shows up after this). */
 const SHARE_CACHE_MS = 5_000;
-const ACCESS_INSERT_CHUNK = 1_000;
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 interface Sharer {
@@ -38,13 +38,6 @@ interface Sharer {
   refreshing: boolean;
   /** Bumped when the copy of the shares is invalidated, so a load begun before is discarded. */
   gen: number;
-}
-
-interface AccessSpan {
-  subjectId: string;
-  first: number;
-  last: number;
-  count: number;
 }
 
 export function toShareView(row: ShareRow, now: Date): ShareView {
@@ -84,16 +77,13 @@ const storeRef = (row: ShareRow) => ({
 export class LocationService {
   private readonly sharers = new Map<string, Sharer>();
   private pending = new Map<string, PositionWrite>();
-  /** viewer → share → span of deliveries not yet written. */
-  private access = new Map<string, Map<string, AccessSpan>>();
-  private accessSize = 0;
+  private readonly accessLogBuffer: AccessLogBuffer;
   private readonly timers: NodeJS.Timeout[] = [];
   /**
    * Stopped shares the store has not confirmed removing (Redis was unreachable after the commit). Until they
    * are gone from the store it would still accept their updates and show them, so removal is retried.
    */
   private unremoved: ReturnType<typeof storeRef>[] = [];
-  private flushing: Promise<void> | undefined;
   /** Positions the shared store refused for the per-person limit across nodes (since start). */
   droppedOverLimit = 0;
 
@@ -109,7 +99,9 @@ export class LocationService {
       logger: Logger;
       config: Config['locations'];
     },
-  ) {}
+  ) {
+    this.accessLogBuffer = new AccessLogBuffer(deps);
+  }
 
   // ---- shares ---------------------------------------------------------------------------------------------
 
@@ -446,58 +438,18 @@ export class LocationService {
 
   /** Counts one delivery of `subjectId`'s position (share `shareId`) to `viewerId`. */
   recordDelivery(viewerId: string, subjectId: string, shareId: string, atMs: number): void {
-    let byShare = this.access.get(viewerId);
-    if (!byShare) this.access.set(viewerId, (byShare = new Map<string, AccessSpan>()));
-    const span = byShare.get(shareId);
-    if (span) {
-      span.last = atMs;
-      span.count++;
-    } else {
-      byShare.set(shareId, { subjectId, first: atMs, last: atMs, count: 1 });
-      this.accessSize++;
-    }
+    this.accessLogBuffer.record(viewerId, subjectId, shareId, atMs);
   }
 
-  /** Writes the buffered access records (batched inserts); on failure they are kept for the next flush. */
-  async flushAccessLog(): Promise<void> {
-    if (this.flushing) await this.flushing;
-    if (this.accessSize === 0) return;
-    const buffered = this.access;
-    this.access = new Map();
-    this.accessSize = 0;
-    const rows: AccessRow[] = [];
-    for (const [viewerId, byShare] of buffered) {
-      for (const [shareId, span] of byShare) {
-        rows.push({
-          viewerId,
-          subjectId: span.subjectId,
-          shareId,
-          firstSeenAt: new Date(span.first),
-          lastSeenAt: new Date(span.last),
-          deliveries: span.count,
-        });
-      }
-    }
-    this.flushing = (async () => {
-      try {
-        for (let i = 0; i < rows.length; i += ACCESS_INSERT_CHUNK) {
-          await this.deps.repo.insertAccess(this.deps.db, rows.slice(i, i + ACCESS_INSERT_CHUNK));
-        }
-      } catch (err) {
-        this.deps.logger.warn({ err, rows: rows.length }, 'location access log flush failed; retrying later');
-        for (const r of rows) {
-          this.recordDelivery(r.viewerId, r.subjectId, r.shareId, r.firstSeenAt.getTime());
-          const span = this.access.get(r.viewerId)!.get(r.shareId)!;
-          span.last = Math.max(span.last, r.lastSeenAt.getTime());
-          span.count += r.deliveries - 1;
-        }
-      }
-    })();
-    await this.flushing;
-    this.flushing = undefined;
+  /** Writes what the access log needs now (see AccessLogBuffer); `closeAll` at shutdown. */
+  flushAccessLog(closeAll = false): Promise<void> {
+    return this.accessLogBuffer.flush(closeAll);
   }
 
-  /** Who received my position, newest first. This node's buffer is written first, so the answer is current. */
+  /**
+   * Who received my position, newest first. This node's new spans are written first, so every delivery it made
+   * is listed; the counts of spans still open (on any node) are completed when they close.
+   */
   async accessLog(
     actor: Actor,
     opts: { cursor?: string; limit: number },
@@ -564,6 +516,6 @@ export class LocationService {
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
     await this.flushPositions().catch(() => undefined);
-    await this.flushAccessLog().catch(() => undefined);
+    await this.flushAccessLog(true).catch(() => undefined);
   }
 }

@@ -82,6 +82,27 @@ describe('live location', () => {
   const shows = (userId: string) => (f: Json) => (f.people as Json[]).some((p) => p.userId === userId);
   const showsNot = (userId: string) => (f: Json) => !shows(userId)(f);
 
+  /** An event whose guest shares with it and is seen on the host's map. */
+  async function guestOnHostsMap(startInMinutes: number, precision: string) {
+    const { eventId, host, guest } = await eventWithGuest(startInMinutes);
+    const sHost = await connect(host);
+    const sGuest = await connect(guest);
+    const started = (await share(guest, { audience: { type: 'event', eventId }, precision })).json() as Json;
+    await subscribe(sHost, { type: 'event', eventId });
+    const seen = frameWhere(sHost, shows(guest.userId));
+    await update(sGuest, near(300, 300));
+    await seen;
+    return { eventId, host, guest, sHost, sGuest, started };
+  }
+
+  /** The share is listed as ended for `reason`, and the person's updates now reach no share. */
+  async function expectEnded(who: SignedUp, s: TestSocket, shareId: string, reason: string) {
+    const list = (await t.app.inject({ url: '/v1/me/location/shares', headers: who.headers })).json() as Json;
+    expect(list.items).toEqual([expect.objectContaining({ id: shareId, active: false, stopReason: reason })]);
+    clock.advance(1_000);
+    expect(await update(s, near(41, 41))).toEqual({ ok: true, data: { shares: 0 } });
+  }
+
   /** An event starting in `startInMinutes`, with a second person going. */
   async function eventWithGuest(startInMinutes = 10, overrides: Json = {}) {
     const event = await createEvent(t, { ...times(t, startInMinutes, 60), capacity: 10, ...overrides });
@@ -297,18 +318,9 @@ describe('live location', () => {
   });
 
   it('leaving the event ends the share and the subscription; the sharer is told', async () => {
-    const { eventId, host, guest } = await eventWithGuest(5);
-    const sHost = await connect(host);
-    const sGuest = await connect(guest);
-    const started = (
-      await share(guest, { audience: { type: 'event', eventId }, precision: '100m' })
-    ).json() as Json;
+    const { eventId, host, guest, sGuest, sHost, started } = await guestOnHostsMap(5, '100m');
     await share(host, { audience: { type: 'event', eventId }, precision: 'exact' });
     await subscribe(sGuest, { type: 'event', eventId });
-    await subscribe(sHost, { type: 'event', eventId });
-    const seen = frameWhere(sHost, shows(guest.userId));
-    await update(sGuest, near(300, 300));
-    await seen;
 
     const ended = nextEvent<Json>(sGuest, 'location:share_ended');
     const unsubscribed = nextEvent<Json>(sGuest, 'location:unsubscribed');
@@ -329,16 +341,7 @@ describe('live location', () => {
   });
 
   it('cancelling the event ends its shares with event_cancelled', async () => {
-    const { eventId, host, guest } = await eventWithGuest(20);
-    const sHost = await connect(host);
-    const sGuest = await connect(guest);
-    const started = (
-      await share(guest, { audience: { type: 'event', eventId }, precision: 'exact' })
-    ).json() as Json;
-    await subscribe(sHost, { type: 'event', eventId });
-    const seen = frameWhere(sHost, shows(guest.userId));
-    await update(sGuest, near(40, 40));
-    await seen;
+    const { eventId, host, guest, sGuest, started } = await guestOnHostsMap(20, 'exact');
 
     const ended = nextEvent<Json>(sGuest, 'location:share_ended');
     const cancelled = await t.app.inject({
@@ -349,14 +352,7 @@ describe('live location', () => {
     expect(cancelled.statusCode).toBe(204);
     await t.infra.outbox.drain();
     expect(await ended).toEqual({ shareId: started.id, reason: 'event_cancelled' });
-    const list = (
-      await t.app.inject({ url: '/v1/me/location/shares', headers: guest.headers })
-    ).json() as Json;
-    expect(list.items).toEqual([
-      expect.objectContaining({ id: started.id, active: false, stopReason: 'event_cancelled' }),
-    ]);
-    clock.advance(1_000);
-    expect(await update(sGuest, near(41, 41))).toEqual({ ok: true, data: { shares: 0 } });
+    await expectEnded(guest, sGuest, started.id as string, 'event_cancelled');
   });
 
   it('rescheduling the event moves the end of the shares that last until it; moved out of its window, they end', async () => {
@@ -423,8 +419,7 @@ describe('live location', () => {
     ).toBe(200);
     await t.infra.outbox.drain();
     expect(await ended).toEqual({ shareId: moved.id, reason: 'event_rescheduled' });
-    clock.advance(1_000);
-    expect(await update(sOther, near(0, 0))).toEqual({ ok: true, data: { shares: 0 } });
+    await expectEnded(other.guest, sOther, moved.id as string, 'event_rescheduled');
   });
 
   it('ending the session or deleting the account ends its shares', async () => {

@@ -285,8 +285,8 @@ export const ENV = {
     parse: int(1, 3650),
   },
   LOCATION_ACCESS_LOG_FLUSH_SECONDS: {
-    doc: 'How often each node writes its buffered location access records (one row per viewer and share per span).',
-    default: '30',
+    doc: 'How often each node writes new location access records: the bound within which a delivery is durable.',
+    default: '1',
     parse: int(1, 3600),
   },
   PRESENCE_HEARTBEAT_MS: {

@@ -215,8 +215,8 @@ describe('live location: group audience', () => {
     expect(deleted.statusCode).toBe(204);
     await t.infra.outbox.drain();
     expect(await Promise.all(told)).toEqual([
-      { shareId: momShare.id, reason: 'audience_left' },
-      { shareId: kidShare.id, reason: 'audience_left' },
+      { shareId: momShare.id, reason: 'group_deleted' },
+      { shareId: kidShare.id, reason: 'group_deleted' },
     ]);
     expect(await Promise.all(closed)).toEqual([
       { subscriptionId: momSub.subscriptionId, reason: 'audience_left' },

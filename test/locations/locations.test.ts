@@ -82,6 +82,27 @@ describe('live location', () => {
   const shows = (userId: string) => (f: Json) => (f.people as Json[]).some((p) => p.userId === userId);
   const showsNot = (userId: string) => (f: Json) => !shows(userId)(f);
 
+  /** An event whose guest shares with it and is seen on the host's map. */
+  async function guestOnHostsMap(startInMinutes: number, precision: string) {
+    const { eventId, host, guest } = await eventWithGuest(startInMinutes);
+    const sHost = await connect(host);
+    const sGuest = await connect(guest);
+    const started = (await share(guest, { audience: { type: 'event', eventId }, precision })).json() as Json;
+    await subscribe(sHost, { type: 'event', eventId });
+    const seen = frameWhere(sHost, shows(guest.userId));
+    await update(sGuest, near(300, 300));
+    await seen;
+    return { eventId, host, guest, sHost, sGuest, started };
+  }
+
+  /** The share is listed as ended for `reason`, and the person's updates now reach no share. */
+  async function expectEnded(who: SignedUp, s: TestSocket, shareId: string, reason: string) {
+    const list = (await t.app.inject({ url: '/v1/me/location/shares', headers: who.headers })).json() as Json;
+    expect(list.items).toEqual([expect.objectContaining({ id: shareId, active: false, stopReason: reason })]);
+    clock.advance(1_000);
+    expect(await update(s, near(41, 41))).toEqual({ ok: true, data: { shares: 0 } });
+  }
+
   /** An event starting in `startInMinutes`, with a second person going. */
   async function eventWithGuest(startInMinutes = 10, overrides: Json = {}) {
     const event = await createEvent(t, { ...times(t, startInMinutes, 60), capacity: 10, ...overrides });
@@ -136,6 +157,74 @@ describe('live location', () => {
     const mine = await subscribe(own, { type: 'nearby', ...CITY_HALL, radiusM: 1000 });
     expect((mine.data.frame.people as Json[]).some((p) => p.userId === a.userId)).toBe(false);
   });
+
+  it.each([
+    ['100m', 100, 12_000],
+    ['1km', 1000, 16_000],
+  ] as const)(
+    'a %s share is only ever seen snapped: never the exact point, stable while its person moves inside the cell',
+    async (precision, cellM, east) => {
+      const a = await signUpWithEmail(t);
+      const b = await signUpWithEmail(t);
+      const sa = await connect(a);
+      const sb = await connect(b);
+      const centre = snapToPrecision(near(east, 0), precision);
+      /** A point `fx`, `fy` cell sizes east and north of the cell's centre (inside the cell for |f| < 0.5). */
+      const inCell = (fx: number, fy: number) => ({
+        lat: centre.lat + (fy * cellM) / 111_320,
+        lng: centre.lng + (fx * cellM) / (111_320 * Math.cos((centre.lat * Math.PI) / 180)),
+      });
+      const walk = [inCell(0.3, 0.2), inCell(-0.25, 0.1), inCell(0.1, -0.35), inCell(-0.4, -0.3)];
+      // The walk really stays in one cell (the grid is the server's, the points are the test's).
+      for (const p of walk) expect(snapToPrecision(p, precision)).toEqual(centre);
+
+      await share(a, { audience: { type: 'nearby' }, precision, durationMinutes: 30 });
+      const sub = await subscribe(sb, { type: 'nearby', ...centre, radiusM: 3 * cellM });
+      expect(sub.ok).toBe(true);
+      const frames = record(sb);
+      const seen = frameWhere(sb, shows(a.userId));
+      clock.advance(1_000);
+      await update(sa, walk[0]!);
+      await seen;
+      for (const p of walk.slice(1)) {
+        clock.advance(1_000);
+        expect(await update(sa, p)).toEqual({ ok: true, data: { shares: 1 } });
+        await sleep(2 * PUSH_MS);
+      }
+      // A new subscriber sees the same cell centre too.
+      const again = await subscribe(sb, { type: 'nearby', ...centre, radiusM: 3 * cellM });
+      const shown = [...frames, again.data.frame as Json]
+        .flatMap((f) => f.people as Json[])
+        .filter((p) => p.userId === a.userId);
+      expect(shown.length).toBeGreaterThanOrEqual(2);
+      for (const p of shown) {
+        expect(p.precision).toBe(precision);
+        // The cell's centre (Redis GEO stores it to within a metre)…
+        expect(distanceMeters(p, centre)).toBeLessThan(2);
+        // …and never one of the points the person actually was at.
+        for (const exact of walk) expect(distanceMeters(p, exact)).toBeGreaterThan(0.15 * cellM);
+      }
+      // Moving inside the cell changes nothing anyone sees: one frame showed A, none moved it.
+      expect(
+        new Set(
+          frames
+            .filter(shows(a.userId))
+            .map((f) => JSON.stringify((f.people as Json[]).find((p) => p.userId === a.userId)!.lat)),
+        ).size,
+      ).toBe(1);
+
+      // Crossing into the next cell shows the next cell's centre.
+      const next = snapToPrecision(inCell(1, 0), precision);
+      expect(next).not.toEqual(centre);
+      const moved = frameWhere(sb, (f) =>
+        (f.people as Json[]).some((p) => p.userId === a.userId && distanceMeters(p, centre) > cellM / 2),
+      );
+      clock.advance(1_000);
+      await update(sa, inCell(1, 0.1));
+      const person = ((await moved).people as Json[]).find((p) => p.userId === a.userId)!;
+      expect(distanceMeters(person, next)).toBeLessThan(2);
+    },
+  );
 
   it('stopping a share stops delivery at once: 0 further frames carry the position, late updates included', async () => {
     const a = await signUpWithEmail(t);
@@ -229,18 +318,9 @@ describe('live location', () => {
   });
 
   it('leaving the event ends the share and the subscription; the sharer is told', async () => {
-    const { eventId, host, guest } = await eventWithGuest(5);
-    const sHost = await connect(host);
-    const sGuest = await connect(guest);
-    const started = (
-      await share(guest, { audience: { type: 'event', eventId }, precision: '100m' })
-    ).json() as Json;
+    const { eventId, host, guest, sGuest, sHost, started } = await guestOnHostsMap(5, '100m');
     await share(host, { audience: { type: 'event', eventId }, precision: 'exact' });
     await subscribe(sGuest, { type: 'event', eventId });
-    await subscribe(sHost, { type: 'event', eventId });
-    const seen = frameWhere(sHost, shows(guest.userId));
-    await update(sGuest, near(300, 300));
-    await seen;
 
     const ended = nextEvent<Json>(sGuest, 'location:share_ended');
     const unsubscribed = nextEvent<Json>(sGuest, 'location:unsubscribed');
@@ -258,6 +338,88 @@ describe('live location', () => {
     // Updates after leaving reach nobody.
     clock.advance(1_000);
     expect(await update(sGuest, near(301, 301))).toEqual({ ok: true, data: { shares: 0 } });
+  });
+
+  it('cancelling the event ends its shares with event_cancelled', async () => {
+    const { eventId, host, guest, sGuest, started } = await guestOnHostsMap(20, 'exact');
+
+    const ended = nextEvent<Json>(sGuest, 'location:share_ended');
+    const cancelled = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/events/${eventId}`,
+      headers: host.headers,
+    });
+    expect(cancelled.statusCode).toBe(204);
+    await t.infra.outbox.drain();
+    expect(await ended).toEqual({ shareId: started.id, reason: 'event_cancelled' });
+    await expectEnded(guest, sGuest, started.id as string, 'event_cancelled');
+  });
+
+  it('rescheduling the event moves the end of the shares that last until it; moved out of its window, they end', async () => {
+    const { eventId, host, guest } = await eventWithGuest(10);
+    const sHost = await connect(host);
+    const sGuest = await connect(guest);
+    const untilEnd = (
+      await share(guest, { audience: { type: 'event', eventId }, precision: 'exact' })
+    ).json() as Json;
+    const forTwenty = (
+      await share(host, { audience: { type: 'event', eventId }, precision: 'exact', durationMinutes: 20 })
+    ).json() as Json;
+    const oldEnd = new Date(untilEnd.endsAt as string).getTime();
+    const sub = await subscribe(sHost, { type: 'event', eventId });
+    expect(sub.ok).toBe(true);
+    const closed: Json[] = [];
+    sHost.on('location:unsubscribed', (e: Json) => closed.push(e));
+
+    const later = times(t, 10, 120);
+    const edited = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/events/${eventId}`,
+      headers: host.headers,
+      payload: { endsAt: later.endsAt },
+    });
+    expect(edited.statusCode).toBe(200);
+    await t.infra.outbox.drain();
+    const mine = async (who: SignedUp) =>
+      ((await t.app.inject({ url: '/v1/me/location/shares', headers: who.headers })).json() as Json)
+        .items as Json[];
+    expect((await mine(guest)).find((s) => s.id === untilEnd.id)).toMatchObject({
+      active: true,
+      endsAt: later.endsAt,
+    });
+    // The share that asked for 20 minutes keeps its own, earlier end.
+    expect((await mine(host)).find((s) => s.id === forTwenty.id)!.endsAt).toBe(forTwenty.endsAt);
+
+    // Past the old end (the test's tokens have expired by then; the sockets stay): the share and the map are
+    // still on, and positions still flow.
+    clock.advance(oldEnd - clock.now().getTime() + 60_000);
+    await sleep(5 * PUSH_MS);
+    const seen = frameWhere(sHost, shows(guest.userId));
+    expect(await update(sGuest, near(10, -10))).toEqual({ ok: true, data: { shares: 1 } });
+    await seen;
+    expect(closed).toEqual([]);
+
+    // Moved to next week: its map is closed until then, so the shares to it end.
+    const other = await eventWithGuest(10);
+    const sOther = await connect(other.guest);
+    const moved = (
+      await share(other.guest, { audience: { type: 'event', eventId: other.eventId }, precision: '100m' })
+    ).json() as Json;
+    const ended = nextEvent<Json>(sOther, 'location:share_ended');
+    const nextWeek = times(t, 7 * 24 * 60, 60);
+    expect(
+      (
+        await t.app.inject({
+          method: 'PATCH',
+          url: `/v1/events/${other.eventId}`,
+          headers: other.host.headers,
+          payload: nextWeek,
+        })
+      ).statusCode,
+    ).toBe(200);
+    await t.infra.outbox.drain();
+    expect(await ended).toEqual({ shareId: moved.id, reason: 'event_rescheduled' });
+    await expectEnded(other.guest, sOther, moved.id as string, 'event_rescheduled');
   });
 
   it('ending the session or deleting the account ends its shares', async () => {
@@ -458,6 +620,56 @@ describe('live location', () => {
       await t.app.inject({ url: '/v1/me/location/access-log', headers: a.headers })
     ).json() as Json;
     expect(after.items).toEqual([]);
+  });
+
+  it('a delivery is in the access log within the flush interval; its span is completed when it closes', async () => {
+    const { locationAccessLog } = await import('../../src/modules/locations/locations.schema.js');
+    const { eq } = await import('drizzle-orm');
+    const a = await signUpWithEmail(t);
+    const b = await signUpWithEmail(t);
+    const sa = await connect(a);
+    const sb = await connect(b);
+    const s = (
+      await share(a, { audience: { type: 'nearby' }, precision: '100m', durationMinutes: 30 })
+    ).json() as Json;
+    const spot = near(-7000, 0);
+    await subscribe(sb, { type: 'nearby', ...spot, radiusM: 1000 });
+    const seen = frameWhere(sb, shows(a.userId));
+    clock.advance(1_000);
+    await update(sa, spot);
+    await seen;
+    const deliveredAt = Date.now();
+
+    // Read straight from the database (the HTTP read would write this node's buffer first).
+    const rows = () =>
+      t.infra.database.db.select().from(locationAccessLog).where(eq(locationAccessLog.subjectId, a.userId));
+    let found = await rows();
+    while (found.length === 0 && Date.now() - deliveredAt < 3_000) {
+      await sleep(100);
+      found = await rows();
+    }
+    // LOCATION_ACCESS_LOG_FLUSH_SECONDS is 1 here: the row is there within that (and a little scheduling).
+    expect(Date.now() - deliveredAt).toBeLessThan(2_500);
+    expect(found).toEqual([expect.objectContaining({ viewerId: b.userId, shareId: s.id, deliveries: 1 })]);
+    const first = found[0]!;
+
+    // Two more deliveries in the same span: a move to another cell, and a new subscription's first frame.
+    const moved = frameWhere(sb, (f) =>
+      (f.people as Json[]).some((p) => p.userId === a.userId && distanceMeters(p, spot) > 150),
+    );
+    clock.advance(1_000);
+    await update(sa, near(-7000, 300));
+    await moved;
+    await subscribe(sb, { type: 'nearby', ...spot, radiusM: 1000 });
+    // The span closes a minute after its first delivery: its row gets the final count and last time.
+    clock.advance(61_000);
+    let closed = first;
+    for (let i = 0; i < 30 && closed.deliveries === 1; i++) {
+      await sleep(100);
+      closed = (await rows()).find((r) => r.id === first.id) ?? first;
+    }
+    expect(closed).toMatchObject({ id: first.id, deliveries: 3, firstSeenAt: first.firstSeenAt });
+    expect(closed.lastSeenAt.getTime()).toBeGreaterThan(first.firstSeenAt.getTime());
   });
 
   it.runIf(servicesMode)('a subscriber on node B sees a sharer connected to node A (Redis)', async () => {

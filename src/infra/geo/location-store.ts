@@ -10,10 +10,15 @@ import type { Redis } from '../redis.js';
 export interface LocationStore {
   putShare(share: ShareEntry): Promise<void>;
   removeShares(shares: Pick<ShareEntry, 'shareId' | 'userId' | 'layer'>[]): Promise<void>;
+  /** Replaces the entries of shares still registered (a new end); ignores the others, so a stop always wins. */
+  updateShares(shares: ShareEntry[]): Promise<void>;
   /** The registered shares of a person (those past their end included: callers check `endsAtMs`). */
   sharesOf(userId: string): Promise<ShareEntry[]>;
-  /** Stores a batch of positions at `atMs`, one command round trip (writes are coalesced by the caller). */
-  write(batch: PositionWrite[], atMs: number): Promise<void>;
+  /**
+   * Stores a batch of positions at `atMs`, one command round trip (writes are coalesced by the caller). A shared
+   * store also drops the positions of people over the per-person limit across nodes; answers how many it dropped.
+   */
+  write(batch: PositionWrite[], atMs: number): Promise<number>;
   /** The positions of a layer updated after `freshAfterMs`, at most `limit`, most recent first. */
   layer(layer: string, freshAfterMs: number, limit: number): Promise<StoredPosition[]>;
   /** The positions of a layer within `radiusM` of `centre`, updated after `freshAfterMs`, nearest first. */
@@ -40,7 +45,17 @@ export interface PositionWrite {
   layer: string;
   lat: number;
   lng: number;
+  /** Whose position it is, and when the node accepted it: the per-person limit across nodes counts these. */
+  userId: string;
+  acceptedAtMs: number;
 }
+
+/**
+ * The per-person update limit, enforced by each node on arrival (the ack) and, across nodes, by the shared store
+ * on write: at most UPDATE_BURST at once, refilled at UPDATES_PER_SECOND.
+ */
+export const UPDATES_PER_SECOND = 1;
+export const UPDATE_BURST = 3;
 
 export interface StoredPosition {
   share: ShareEntry;
@@ -107,6 +122,10 @@ export class MemoryLocationStore implements LocationStore {
     }
   }
 
+  async updateShares(shares: ShareEntry[]): Promise<void> {
+    for (const share of shares) if (this.shares.has(share.shareId)) this.shares.set(share.shareId, share);
+  }
+
   async sharesOf(userId: string): Promise<ShareEntry[]> {
     const out: ShareEntry[] = [];
     for (const id of this.byUser.get(userId) ?? []) {
@@ -116,7 +135,8 @@ export class MemoryLocationStore implements LocationStore {
     return out;
   }
 
-  async write(batch: PositionWrite[], atMs: number): Promise<void> {
+  /** One process: its own limit on arrival is the whole limit, so nothing is dropped here. */
+  async write(batch: PositionWrite[], atMs: number): Promise<number> {
     for (const w of batch) {
       if (!this.shares.has(w.shareId)) continue;
       let layer = this.layers.get(w.layer);
@@ -137,6 +157,7 @@ export class MemoryLocationStore implements LocationStore {
         prev.cell = cell;
       } else layer.set(w.shareId, { lat: w.lat, lng: w.lng, at: atMs, cell });
     }
+    return 0;
   }
 
   async layer(layer: string, freshAfterMs: number, limit: number): Promise<StoredPosition[]> {
@@ -225,18 +246,49 @@ export class MemoryLocationStore implements LocationStore {
 // update times. Scripts keep each batch and each query to one round trip, and make a write for a share that was
 // removed a no-op (Redis runs a script atomically, so "stop" and a late write cannot interleave).
 
+// The write also enforces the per-person limit across nodes: each node limits what it accepts, but a person with
+// devices on two nodes could otherwise be stored twice as often. A token bucket per person (`loc:rate:<id>`,
+// "tokens:time", expiring once it would be full again) is charged once per batch for each person in it, at the
+// time the node accepted the update; a person over the limit has this batch's positions dropped (the ack has
+// gone already). One node's writes never trip it: a node writes a subset of what its own bucket accepted, at the
+// same times. Returns how many positions were dropped by the limit.
 const WRITE_SCRIPT = `
 local p = ARGV[1]
 local now = ARGV[2]
-for i = 3, #ARGV, 4 do
+local perSec = tonumber(ARGV[3])
+local burst = tonumber(ARGV[4])
+local allowed = {}
+local dropped = 0
+for i = 5, #ARGV, 6 do
   local id = ARGV[i]
-  if redis.call('HEXISTS', p .. 'loc:meta', id) == 1 then
+  local uid = ARGV[i + 4]
+  local ok = allowed[uid]
+  if ok == nil then
+    local t = tonumber(ARGV[i + 5])
+    local key = p .. 'loc:rate:' .. uid
+    local raw = redis.call('GET', key)
+    local tokens = burst
+    local at = t
+    if raw then
+      local sep = string.find(raw, ':', 1, true)
+      at = tonumber(string.sub(raw, sep + 1))
+      tokens = math.min(burst, tonumber(string.sub(raw, 1, sep - 1)) + math.max(0, t - at) / 1000 * perSec)
+      if t > at then at = t end
+    end
+    ok = tokens >= 1
+    if ok then tokens = tokens - 1 end
+    redis.call('SET', key, tostring(tokens) .. ':' .. tostring(at), 'PX', math.ceil(burst / perSec * 1000) + 1000)
+    allowed[uid] = ok
+  end
+  if not ok then
+    dropped = dropped + 1
+  elseif redis.call('HEXISTS', p .. 'loc:meta', id) == 1 then
     local layer = ARGV[i + 1]
     redis.call('GEOADD', p .. 'loc:geo:' .. layer, ARGV[i + 2], ARGV[i + 3], id)
     redis.call('ZADD', p .. 'loc:seen:' .. layer, now, id)
   end
 end
-return 0
+return dropped
 `;
 
 // Both queries first forget stale positions of the layer (bounded per call), then answer
@@ -284,8 +336,17 @@ end
 return out
 `;
 
+const UPDATE_SHARES_SCRIPT = `
+local meta = ARGV[1] .. 'loc:meta'
+for i = 2, #ARGV, 2 do
+  if redis.call('HEXISTS', meta, ARGV[i]) == 1 then redis.call('HSET', meta, ARGV[i], ARGV[i + 1]) end
+end
+return 0
+`;
+
 type ScriptClient = Redis & {
-  locWrite(...args: (string | number)[]): Promise<unknown>;
+  locUpdateShares(...args: string[]): Promise<unknown>;
+  locWrite(...args: (string | number)[]): Promise<number>;
   locNearby(...args: (string | number)[]): Promise<string[]>;
   locLayer(...args: (string | number)[]): Promise<string[]>;
 };
@@ -296,6 +357,8 @@ const SHARE_CACHE_MAX = 200_000;
 export class RedisLocationStore implements LocationStore {
   private readonly redis: ScriptClient;
   private readonly shares = new Map<string, ShareEntry>();
+  /** When a cached share that looked ended was last read again. */
+  private readonly reread = new Map<string, number>();
 
   constructor(
     redis: Redis,
@@ -306,6 +369,7 @@ export class RedisLocationStore implements LocationStore {
       redis.defineCommand('locWrite', { numberOfKeys: 0, lua: WRITE_SCRIPT });
       redis.defineCommand('locNearby', { numberOfKeys: 0, lua: NEARBY_SCRIPT });
       redis.defineCommand('locLayer', { numberOfKeys: 0, lua: LAYER_SCRIPT });
+      redis.defineCommand('locUpdateShares', { numberOfKeys: 0, lua: UPDATE_SHARES_SCRIPT });
     }
   }
 
@@ -328,6 +392,7 @@ export class RedisLocationStore implements LocationStore {
     const multi = this.redis.multi();
     for (const s of shares) {
       this.shares.delete(s.shareId);
+      this.reread.delete(s.shareId);
       multi
         .hdel(this.key('meta'), s.shareId)
         .srem(this.key(`user:${s.userId}`), s.shareId)
@@ -335,6 +400,16 @@ export class RedisLocationStore implements LocationStore {
         .zrem(this.key(`seen:${s.layer}`), s.shareId);
     }
     await multi.exec();
+  }
+
+  async updateShares(shares: ShareEntry[]): Promise<void> {
+    if (shares.length === 0) return;
+    const args = [this.prefix];
+    for (const share of shares) {
+      this.remember(share);
+      args.push(share.shareId, encodeShare(share));
+    }
+    await this.redis.locUpdateShares(...args);
   }
 
   async sharesOf(userId: string): Promise<ShareEntry[]> {
@@ -349,11 +424,11 @@ export class RedisLocationStore implements LocationStore {
     return out;
   }
 
-  async write(batch: PositionWrite[], atMs: number): Promise<void> {
-    if (batch.length === 0) return;
-    const args: (string | number)[] = [this.prefix, atMs];
-    for (const w of batch) args.push(w.shareId, w.layer, w.lng, w.lat);
-    await this.redis.locWrite(...args);
+  async write(batch: PositionWrite[], atMs: number): Promise<number> {
+    if (batch.length === 0) return 0;
+    const args: (string | number)[] = [this.prefix, atMs, UPDATES_PER_SECOND, UPDATE_BURST];
+    for (const w of batch) args.push(w.shareId, w.layer, w.lng, w.lat, w.userId, w.acceptedAtMs);
+    return this.redis.locWrite(...args);
   }
 
   async layer(layer: string, freshAfterMs: number, limit: number): Promise<StoredPosition[]> {
@@ -374,7 +449,16 @@ export class RedisLocationStore implements LocationStore {
 
   private async decode(flat: string[]): Promise<StoredPosition[]> {
     const unknown: string[] = [];
-    for (let i = 0; i + 4 < flat.length; i += 5) if (!this.shares.has(flat[i]!)) unknown.push(flat[i]!);
+    const wall = Date.now();
+    for (let i = 0; i + 4 < flat.length; i += 5) {
+      const cached = this.shares.get(flat[i]!);
+      // A share still registered past the end this node knows may have been given a later end through
+      // another node (its event was rescheduled): read again, at most once a second, until swept or renewed.
+      if (!cached || (cached.endsAtMs <= wall && wall - (this.reread.get(cached.shareId) ?? 0) >= 1_000)) {
+        unknown.push(flat[i]!);
+        if (cached) this.reread.set(cached.shareId, wall);
+      }
+    }
     if (unknown.length > 0) {
       const raws = await this.redis.hmget(this.key('meta'), ...unknown);
       unknown.forEach((id, i) => {
@@ -400,7 +484,10 @@ export class RedisLocationStore implements LocationStore {
 
   private remember(share: ShareEntry): void {
     // Entries of shares removed through another node linger until this bound; Redis decides what is shown.
-    if (this.shares.size >= SHARE_CACHE_MAX) this.shares.clear();
+    if (this.shares.size >= SHARE_CACHE_MAX) {
+      this.shares.clear();
+      this.reread.clear();
+    }
     this.shares.set(share.shareId, share);
   }
 }

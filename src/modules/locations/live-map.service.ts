@@ -68,7 +68,8 @@ export class LiveMapService {
   private timer: NodeJS.Timeout | undefined;
   private readonly ticking = new Set<number>();
   private readonly slices: number;
-  private nextSlice = 0;
+  /** The subscriptions of each slice, so a slice's tick does not walk every subscription of the node. */
+  private readonly bySlice = new Map<number, Set<Subscription>>();
   private pinCache: { index: PinIndex; loadedAt: number; centre: Point; reach: number } | undefined;
   private pinLoading: Promise<PinIndex> | undefined;
   private readonly pinRefreshMs: number;
@@ -141,11 +142,15 @@ export class LiveMapService {
       radiusM,
       closesAtMs,
       lastSignature: -1,
-      slice: this.nextSlice++ % this.slices,
+      slice: 0,
       checkedAt: now.getTime(),
       checking: false,
     };
+    // Subscribers that share a query are handled in the same slice, so the query is made once per interval
+    // for all of them; different queries spread over the slices.
+    sub.slice = stringHash(this.queryKey(sub)) % this.slices;
     this.subs.set(sub.key, sub);
+    this.sliceSet(sub.slice).add(sub);
     const set = this.bySocket.get(socket.id) ?? new Set<string>();
     set.add(sub.key);
     this.bySocket.set(socket.id, set);
@@ -183,8 +188,18 @@ export class LiveMapService {
 
   /** Forgets every subscription of a socket that went away. */
   dropSocket(socketId: string): void {
-    for (const key of this.bySocket.get(socketId) ?? []) this.subs.delete(key);
+    for (const key of this.bySocket.get(socketId) ?? []) {
+      const sub = this.subs.get(key);
+      if (sub) this.bySlice.get(sub.slice)?.delete(sub);
+      this.subs.delete(key);
+    }
     this.bySocket.delete(socketId);
+  }
+
+  private sliceSet(slice: number): Set<Subscription> {
+    let set = this.bySlice.get(slice);
+    if (!set) this.bySlice.set(slice, (set = new Set()));
+    return set;
   }
 
   get size(): number {
@@ -225,8 +240,7 @@ export class LiveMapService {
     try {
       const now = this.deps.clock.now().getTime();
       const groups = new Map<string, Subscription[]>();
-      for (const sub of this.subs.values()) {
-        if (slice !== undefined && sub.slice !== slice) continue;
+      for (const sub of slice !== undefined ? (this.bySlice.get(slice) ?? []) : this.subs.values()) {
         if (!sub.socket.connected) {
           this.remove(sub);
           continue;
@@ -236,7 +250,8 @@ export class LiveMapService {
           continue;
         }
         if (sub.closesAtMs !== null && now >= sub.closesAtMs) {
-          this.end(sub, 'ended');
+          // The event may have been rescheduled to end later: asked again before the map is closed.
+          if (!sub.checking) this.recheck(sub);
           continue;
         }
         if (sub.room && !sub.checking && now - sub.checkedAt >= RECHECK_MS) this.recheck(sub);
@@ -476,14 +491,16 @@ export class LiveMapService {
         ? locations.eventOpenTo(sub.targetId!, sub.viewerId, clock.now())
         : locations.assertGroupMember(sub.targetId!, sub.viewerId);
     check.then(
-      () => {
+      (event) => {
         sub.checking = false;
         sub.checkedAt = clock.now().getTime();
+        if (event) sub.closesAtMs = event.endsAt.getTime();
       },
       (err: unknown) => {
         sub.checking = false;
-        if (err instanceof AppError) this.end(sub, 'audience_left');
-        else this.deps.logger.warn({ err }, 'live map recheck failed');
+        if (err instanceof AppError) {
+          this.end(sub, err.code === 'LOCATION_SHARE_NOT_OPEN' ? 'ended' : 'audience_left');
+        } else this.deps.logger.warn({ err }, 'live map recheck failed');
       },
     );
   }
@@ -496,6 +513,7 @@ export class LiveMapService {
 
   private remove(sub: Subscription): void {
     this.subs.delete(sub.key);
+    this.bySlice.get(sub.slice)?.delete(sub);
     const set = this.bySocket.get(sub.socket.id);
     set?.delete(sub.key);
     if (set?.size === 0) this.bySocket.delete(sub.socket.id);

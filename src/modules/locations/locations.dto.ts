@@ -67,6 +67,8 @@ export const STOP_REASONS = [
   'account_deleted',
   'audience_left',
   'event_cancelled',
+  'group_deleted',
+  'event_rescheduled',
 ] as const;
 export type StopReason = (typeof STOP_REASONS)[number];
 

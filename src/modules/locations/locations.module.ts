@@ -58,8 +58,14 @@ export function createLocationsModule(infra: Infra, deps: { groups: GroupDirecto
   });
   outbox.subscribe('locations.event-cancelled', ['event.cancelled'], async (e, ctx) => {
     const { eventId } = e.payload;
-    await service.endAudienceShares(ctx, 'event', eventId, 'audience_left');
+    await service.endAudienceShares(ctx, 'event', eventId, 'event_cancelled');
     ctx.afterCommit(() => realtime.leave(mapRoom('event', eventId), mapRoom('event', eventId)));
+  });
+
+  outbox.subscribe('locations.event-rescheduled', ['event.updated'], async (e, ctx) => {
+    const { eventId, fields } = e.payload;
+    if (fields.includes('startsAt') || fields.includes('endsAt'))
+      await service.eventRescheduled(ctx, eventId);
   });
 
   outbox.subscribe('locations.left-group', ['group.member_left', 'group.member_removed'], async (e, ctx) => {
@@ -69,7 +75,7 @@ export function createLocationsModule(infra: Infra, deps: { groups: GroupDirecto
   });
   outbox.subscribe('locations.group-deleted', ['group.deleted'], async (e, ctx) => {
     const { groupId } = e.payload;
-    await service.endAudienceShares(ctx, 'group', groupId, 'audience_left');
+    await service.endAudienceShares(ctx, 'group', groupId, 'group_deleted');
     ctx.afterCommit(() => realtime.leave(mapRoom('group', groupId), mapRoom('group', groupId)));
   });
 

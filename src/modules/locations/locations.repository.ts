@@ -8,15 +8,6 @@ import { locationAccessLog, locationShares } from './locations.schema.js';
 export type ShareRow = typeof locationShares.$inferSelect;
 export type NewShare = typeof locationShares.$inferInsert;
 
-export interface AccessRow {
-  subjectId: string;
-  viewerId: string;
-  shareId: string;
-  firstSeenAt: Date;
-  lastSeenAt: Date;
-  deliveries: number;
-}
-
 export interface EventWindow {
   id: string;
   startsAt: Date;
@@ -117,6 +108,30 @@ export class LocationsRepository {
       at,
       reason,
     );
+  }
+
+  /** The active shares to an event (locked: a stop or another reschedule of them waits for this one). */
+  async activeEventShares(tx: Executor, eventId: string): Promise<ShareRow[]> {
+    return tx
+      .select()
+      .from(locationShares)
+      .where(
+        and(
+          isNull(locationShares.stoppedAt),
+          eq(locationShares.audience, 'event'),
+          eq(locationShares.audienceId, eventId),
+        ),
+      )
+      .for('update');
+  }
+
+  async setEnd(tx: Executor, id: string, endsAt: Date): Promise<ShareRow | undefined> {
+    const [row] = await tx
+      .update(locationShares)
+      .set({ endsAt })
+      .where(and(eq(locationShares.id, id), isNull(locationShares.stoppedAt)))
+      .returning();
+    return row;
   }
 
   /** Active shares past their end: marked expired (each by one process only). */
@@ -245,9 +260,59 @@ export class LocationsRepository {
     }));
   }
 
-  async insertAccess(db: Executor, rows: AccessRow[]): Promise<void> {
+  /**
+   * Inserts access-log spans as one statement with one array parameter per column (cheap to build for thousands
+   * of rows). Spans whose viewer or share no longer exists are skipped. Answers index in `rows` → new row id.
+   */
+  async insertAccessSpans(
+    db: Executor,
+    rows: {
+      subjectId: string;
+      viewerId: string;
+      shareId: string;
+      first: number;
+      last: number;
+      count: number;
+    }[],
+  ): Promise<Map<number, number>> {
+    const ids = new Map<number, number>();
+    if (rows.length === 0) return ids;
+    const list = (values: (string | number)[]) => `{${values.join(',')}}`;
+    const found = await queryRows<{ id: string | number; ord: string | number }>(
+      db,
+      sql`with input as (
+            select * from unnest(${list(rows.map((r) => r.subjectId))}::uuid[], ${list(rows.map((r) => r.viewerId))}::uuid[],
+              ${list(rows.map((r) => r.shareId))}::uuid[], ${list(rows.map((r) => Math.round(r.first)))}::bigint[],
+              ${list(rows.map((r) => Math.round(r.last)))}::bigint[], ${list(rows.map((r) => r.count))}::int[])
+              with ordinality as u(subject, viewer, share, f, l, n, ord)
+          ), ins as (
+            insert into ${locationAccessLog} (subject_id, viewer_id, share_id, first_seen_at, last_seen_at, deliveries)
+            select subject, viewer, share, to_timestamp(f / 1000.0), to_timestamp(l / 1000.0), n from input
+            where exists (select 1 from ${locationShares} s where s.id = input.share)
+              and exists (select 1 from ${users} v where v.id = input.viewer)
+            returning id, viewer_id, share_id, first_seen_at
+          )
+          select ins.id, input.ord from ins join input
+            on input.viewer = ins.viewer_id and input.share = ins.share_id
+            and to_timestamp(input.f / 1000.0) = ins.first_seen_at`,
+    );
+    for (const r of found) ids.set(Number(r.ord) - 1, Number(r.id));
+    return ids;
+  }
+
+  /** Writes the final last time and count of closed access-log spans. */
+  async completeAccessSpans(
+    db: Executor,
+    rows: { id: number; last: number; count: number }[],
+  ): Promise<void> {
     if (rows.length === 0) return;
-    await db.insert(locationAccessLog).values(rows);
+    const list = (values: number[]) => `{${values.join(',')}}`;
+    await db.execute(
+      sql`update ${locationAccessLog} l set last_seen_at = to_timestamp(u.last / 1000.0), deliveries = u.n
+          from unnest(${list(rows.map((r) => r.id))}::bigint[], ${list(rows.map((r) => Math.round(r.last)))}::bigint[],
+            ${list(rows.map((r) => r.count))}::int[]) as u(id, last, n)
+          where l.id = u.id`,
+    );
   }
 
   async accessLog(

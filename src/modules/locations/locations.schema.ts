@@ -24,6 +24,11 @@ export const locationShares = pgTable(
     precision: text('precision', { enum: PRECISIONS }).notNull(),
     startedAt: ts('started_at').notNull(),
     endsAt: ts('ends_at').notNull(),
+    /**
+     * The duration the person asked for; null for an event share meant to last until the event's end. Kept so
+     * the end can be worked out again when the event is rescheduled.
+     */
+    durationMinutes: integer('duration_minutes'),
     stoppedAt: ts('stopped_at'),
     stopReason: text('stop_reason', { enum: STOP_REASONS }),
   },

@@ -1,7 +1,13 @@
 import type { Config } from '../../config.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
-import type { LocationStore, PositionWrite, ShareEntry } from '../../infra/geo/location-store.js';
+import {
+  UPDATE_BURST,
+  UPDATES_PER_SECOND,
+  type LocationStore,
+  type PositionWrite,
+  type ShareEntry,
+} from '../../infra/geo/location-store.js';
 import type { Logger } from '../../infra/logger.js';
 import type { TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { RealtimePublisher } from '../../infra/realtime/publisher.js';
@@ -9,6 +15,7 @@ import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { userRoom } from '../accounts/accounts.module.js';
 import type { GroupDirectory } from '../events/event-access.js';
+import { AccessLogBuffer } from './access-log.js';
 import type { AccessLogView, ShareView, StartShareBody, StopReason } from './locations.dto.js';
 import {
   EVENT_MAP_OPENS_BEFORE_MS,
@@ -17,17 +24,11 @@ import {
   precisionAllowed,
   snapToPrecision,
 } from './locations.policy.js';
-import type { AccessRow, LocationsRepository, ShareRow } from './locations.repository.js';
+import type { LocationsRepository, ShareRow } from './locations.repository.js';
 
-/**
- * Sustained updates per second per person, and the burst tolerated: a client timer firing a little early, or
- * updates queued during a network or server stall arriving together, are not refused.
- */
-const UPDATES_PER_SECOND = 1;
-const UPDATE_BURST = 3;
 /** How long a node trusts its copy of a person's shares (a share started on another node shows up after this). */
 const SHARE_CACHE_MS = 5_000;
-const ACCESS_INSERT_CHUNK = 1_000;
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 interface Sharer {
   tokens: number;
@@ -37,13 +38,6 @@ interface Sharer {
   refreshing: boolean;
   /** Bumped when the copy of the shares is invalidated, so a load begun before is discarded. */
   gen: number;
-}
-
-interface AccessSpan {
-  subjectId: string;
-  first: number;
-  last: number;
-  count: number;
 }
 
 export function toShareView(row: ShareRow, now: Date): ShareView {
@@ -83,16 +77,15 @@ const storeRef = (row: ShareRow) => ({
 export class LocationService {
   private readonly sharers = new Map<string, Sharer>();
   private pending = new Map<string, PositionWrite>();
-  /** viewer → share → span of deliveries not yet written. */
-  private access = new Map<string, Map<string, AccessSpan>>();
-  private accessSize = 0;
+  private readonly accessLogBuffer: AccessLogBuffer;
   private readonly timers: NodeJS.Timeout[] = [];
   /**
    * Stopped shares the store has not confirmed removing (Redis was unreachable after the commit). Until they
    * are gone from the store it would still accept their updates and show them, so removal is retried.
    */
   private unremoved: ReturnType<typeof storeRef>[] = [];
-  private flushing: Promise<void> | undefined;
+  /** Positions the shared store refused for the per-person limit across nodes (since start). */
+  droppedOverLimit = 0;
 
   constructor(
     private readonly deps: {
@@ -106,7 +99,9 @@ export class LocationService {
       logger: Logger;
       config: Config['locations'];
     },
-  ) {}
+  ) {
+    this.accessLogBuffer = new AccessLogBuffer(deps);
+  }
 
   // ---- shares ---------------------------------------------------------------------------------------------
 
@@ -160,6 +155,7 @@ export class LocationService {
         precision,
         startedAt: now,
         endsAt: new Date(endsAt),
+        durationMinutes: body.durationMinutes ?? null,
       });
       ctx.afterCommit(async () => {
         await this.removeFromStore(replaced.map(storeRef));
@@ -216,6 +212,38 @@ export class LocationService {
       userId,
     );
     this.afterStop(ctx, rows, reason);
+  }
+
+  /**
+   * The event was edited: shares to it end at its (new) end, or at the duration their person asked for if that
+   * comes first, within the cap. Moved so far that its map is no longer open, they end (`event_rescheduled`).
+   * A new end already passed is left to the expiry sweep.
+   */
+  async eventRescheduled(ctx: TxContext, eventId: string): Promise<void> {
+    const { repo, clock, config } = this.deps;
+    const event = await repo.eventWindow(ctx.tx, eventId, NIL_UUID);
+    if (!event || event.status === 'cancelled') return;
+    const rows = await repo.activeEventShares(ctx.tx, eventId);
+    if (rows.length === 0) return;
+    const now = clock.now();
+    if (now.getTime() < event.startsAt.getTime() - EVENT_MAP_OPENS_BEFORE_MS) {
+      await this.endAudienceShares(ctx, 'event', eventId, 'event_rescheduled');
+      return;
+    }
+    const changed: ShareEntry[] = [];
+    for (const row of rows) {
+      const started = row.startedAt.getTime();
+      let end = Math.min(event.endsAt.getTime(), started + config.shareMaxMinutes * 60_000);
+      if (row.durationMinutes !== null) end = Math.min(end, started + row.durationMinutes * 60_000);
+      if (end === row.endsAt.getTime()) continue;
+      const updated = await repo.setEnd(ctx.tx, row.id, new Date(end));
+      if (updated) changed.push(entryOf(updated, (await repo.nickname(ctx.tx, row.userId)) ?? ''));
+    }
+    if (changed.length === 0) return;
+    ctx.afterCommit(async () => {
+      await this.deps.store.updateShares(changed);
+      for (const share of changed) this.invalidate(share.userId);
+    });
   }
 
   /** Marks shares past their end as expired and removes them from the store (every few seconds, any node). */
@@ -358,12 +386,15 @@ export class LocationService {
       if (w) {
         w.lat = p.lat;
         w.lng = p.lng;
+        w.acceptedAtMs = now;
       } else
         this.pending.set(share.shareId, {
           shareId: share.shareId,
           layer: share.layer,
           lat: p.lat,
           lng: p.lng,
+          userId,
+          acceptedAtMs: now,
         });
       count++;
     }
@@ -392,70 +423,33 @@ export class LocationService {
     }
   }
 
-  /** Writes the buffered positions in one batch. */
+  /**
+   * Writes the buffered positions in one batch. The store drops those of people over the limit across nodes
+   * (sending through two nodes at once); they are counted, not retried: a newer position supersedes them.
+   */
   async flushPositions(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = [...this.pending.values()];
     this.pending = new Map();
-    await this.deps.store.write(batch, this.deps.clock.now().getTime());
+    this.droppedOverLimit += await this.deps.store.write(batch, this.deps.clock.now().getTime());
   }
 
   // ---- access log -----------------------------------------------------------------------------------------
 
   /** Counts one delivery of `subjectId`'s position (share `shareId`) to `viewerId`. */
   recordDelivery(viewerId: string, subjectId: string, shareId: string, atMs: number): void {
-    let byShare = this.access.get(viewerId);
-    if (!byShare) this.access.set(viewerId, (byShare = new Map<string, AccessSpan>()));
-    const span = byShare.get(shareId);
-    if (span) {
-      span.last = atMs;
-      span.count++;
-    } else {
-      byShare.set(shareId, { subjectId, first: atMs, last: atMs, count: 1 });
-      this.accessSize++;
-    }
+    this.accessLogBuffer.record(viewerId, subjectId, shareId, atMs);
   }
 
-  /** Writes the buffered access records (batched inserts); on failure they are kept for the next flush. */
-  async flushAccessLog(): Promise<void> {
-    if (this.flushing) await this.flushing;
-    if (this.accessSize === 0) return;
-    const buffered = this.access;
-    this.access = new Map();
-    this.accessSize = 0;
-    const rows: AccessRow[] = [];
-    for (const [viewerId, byShare] of buffered) {
-      for (const [shareId, span] of byShare) {
-        rows.push({
-          viewerId,
-          subjectId: span.subjectId,
-          shareId,
-          firstSeenAt: new Date(span.first),
-          lastSeenAt: new Date(span.last),
-          deliveries: span.count,
-        });
-      }
-    }
-    this.flushing = (async () => {
-      try {
-        for (let i = 0; i < rows.length; i += ACCESS_INSERT_CHUNK) {
-          await this.deps.repo.insertAccess(this.deps.db, rows.slice(i, i + ACCESS_INSERT_CHUNK));
-        }
-      } catch (err) {
-        this.deps.logger.warn({ err, rows: rows.length }, 'location access log flush failed; retrying later');
-        for (const r of rows) {
-          this.recordDelivery(r.viewerId, r.subjectId, r.shareId, r.firstSeenAt.getTime());
-          const span = this.access.get(r.viewerId)!.get(r.shareId)!;
-          span.last = Math.max(span.last, r.lastSeenAt.getTime());
-          span.count += r.deliveries - 1;
-        }
-      }
-    })();
-    await this.flushing;
-    this.flushing = undefined;
+  /** Writes what the access log needs now (see AccessLogBuffer); `closeAll` at shutdown. */
+  flushAccessLog(closeAll = false): Promise<void> {
+    return this.accessLogBuffer.flush(closeAll);
   }
 
-  /** Who received my position, newest first. This node's buffer is written first, so the answer is current. */
+  /**
+   * Who received my position, newest first. This node's new spans are written first, so every delivery it made
+   * is listed; the counts of spans still open (on any node) are completed when they close.
+   */
   async accessLog(
     actor: Actor,
     opts: { cursor?: string; limit: number },
@@ -522,6 +516,6 @@ export class LocationService {
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
     await this.flushPositions().catch(() => undefined);
-    await this.flushAccessLog().catch(() => undefined);
+    await this.flushAccessLog(true).catch(() => undefined);
   }
 }

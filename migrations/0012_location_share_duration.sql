@@ -1,0 +1,1 @@
+ALTER TABLE "location_shares" ADD COLUMN "duration_minutes" integer;

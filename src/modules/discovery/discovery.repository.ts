@@ -121,7 +121,8 @@ export interface PinRow {
  */
 const once = (value: SQL) => sql`(select ${value})`;
 /** A point of the request on the earth cube (events keep theirs in the stored `geo` column). */
-const point = (c: { lat: number; lng: number }) => once(sql`ll_to_earth(${c.lat}::float8, ${c.lng}::float8)::cube`);
+const point = (c: { lat: number; lng: number }) =>
+  once(sql`ll_to_earth(${c.lat}::float8, ${c.lng}::float8)::cube`);
 /** earthdistance's `earth()`: the radius its `ll_to_earth`, `gc_to_sec` and `sec_to_gc` use. */
 const EARTH_RADIUS_M = 6_378_168;
 /**
@@ -200,7 +201,11 @@ export class DiscoveryRepository {
           order by ${distance!}, e.id limit ${limit}`,
       'discovery_pins',
     );
-    return rows.map(({ chord, ...r }) => ({ ...r, startsAt: new Date(r.startsAt), away: chordToMetres(chord) }));
+    return rows.map(({ chord, ...r }) => ({
+      ...r,
+      startsAt: new Date(r.startsAt),
+      away: chordToMetres(chord),
+    }));
   }
 
   /** Events the person hosts, goes to, queues for, is invited to, or went to. */
@@ -496,10 +501,7 @@ export class DiscoveryRepository {
    * the great-circle distance does, and lets the GiST index hand rows over nearest first (a KNN scan), so a
    * first page reads about as many rows as it shows.
    */
-  private order(
-    keyset: Keyset,
-    distance: SQL | undefined,
-  ): { order: SQL; key: SQL; after: SQL | undefined } {
+  private order(keyset: Keyset, distance: SQL | undefined): { order: SQL; key: SQL; after: SQL | undefined } {
     const a = keyset.after;
     switch (keyset.sort) {
       case 'soonest':

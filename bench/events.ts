@@ -88,7 +88,7 @@ export async function events(ctx: BenchContext): Promise<string> {
     ctx.note(
       `Data: ${Number(stats.total).toLocaleString('en')} events (${Number(stats.open_public).toLocaleString('en')} ` +
         `public and upcoming, ${Number(stats.seoul).toLocaleString('en')} in Seoul) by ${HOSTS} hosts, loaded ` +
-        `with one INSERT … SELECT over generate_series plus ANALYZE in ${(loadMs / 1000).toFixed(1)} s`,
+        `with one INSERT … SELECT over generate_series plus VACUUM ANALYZE in ${(loadMs / 1000).toFixed(1)} s`,
     );
 
     const day = (offset: number) =>

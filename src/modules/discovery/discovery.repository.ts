@@ -107,7 +107,8 @@ export interface PinRow {
   lat: number;
   lng: number;
   title: string;
-  startsAt: Date;
+  /** ISO 8601 in UTC, as the API shows it. */
+  startsAt: string;
   goingCount: number;
   capacity: number | null;
   open: boolean;
@@ -155,6 +156,18 @@ const textArray = (values: readonly string[]) =>
  * so a plain LIKE (cheaper than ILIKE on every row) finds any case.
  */
 const likePattern = (q: string) => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** PostgreSQL's text for a timestamptz in a UTC session (fractions of a second optional). */
+const PG_UTC_TIME = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?\+00$/;
+/**
+ * A timestamptz as the API writes it (`toISOString`: milliseconds, truncated). A map answers 300 of them, and
+ * going through `Date` costs about 2 µs each here; the text PostgreSQL sends in UTC is rearranged instead.
+ * Anything else (another session time zone, PGlite's values) goes through `Date`.
+ */
+export function isoTime(value: string | Date): string {
+  const m = typeof value === 'string' ? PG_UTC_TIME.exec(value) : null;
+  if (!m) return new Date(value).toISOString();
+  return `${m[1]}T${m[2]}.${(m[3] ?? '').padEnd(3, '0').slice(0, 3)}Z`;
+}
 /** What pg_trgm needs to find a LIKE pattern through its index: three word characters in a row. */
 const HAS_TRIGRAM = /[\p{L}\p{N}]{3}/u;
 /** A start time as the fourth coordinate of `events.geo_time` (events.schema.ts): the same expression. */
@@ -193,7 +206,9 @@ export class DiscoveryRepository {
    */
   async pins(db: Executor, filters: EventFilters, limit: number, now: Date): Promise<PinRow[]> {
     const { where, distance } = this.conditions(filters, now);
-    const rows = await queryRows<Omit<PinRow, 'startsAt' | 'away'> & { startsAt: string; chord: number }>(
+    const rows = await queryRows<
+      Omit<PinRow, 'startsAt' | 'away'> & { startsAt: string | Date; chord: number }
+    >(
       db,
       sql`select e.id, e.lat, e.lng, e.title, e.starts_at as "startsAt", e.going_count as "goingCount",
             e.capacity, ${openIfScheduled(now)} as open, ${distance!} as chord
@@ -203,7 +218,7 @@ export class DiscoveryRepository {
     );
     return rows.map(({ chord, ...r }) => ({
       ...r,
-      startsAt: new Date(r.startsAt),
+      startsAt: isoTime(r.startsAt),
       away: chordToMetres(chord),
     }));
   }

@@ -9,7 +9,7 @@ import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { PgDialect, type PgDatabase, type PgQueryResultHKT, type PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
@@ -203,8 +203,44 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
   };
 }
 
-/** Runs raw SQL (geo and search queries drizzle's builder cannot express) and returns typed rows. */
-export async function queryRows<T>(exec: Executor, query: SQL): Promise<T[]> {
-  const result: unknown = await exec.execute(query);
+/** Statement names handed out so far, by SQL text; bounded, because each lives on every pooled connection. */
+const preparedNames = new Map<string, string>();
+const MAX_PREPARED = 64;
+const dialect = new PgDialect();
+
+/**
+ * Runs raw SQL (geo and search queries drizzle's builder cannot express) and returns typed rows.
+ *
+ * With a `name`, a hot query is a named prepared statement on PostgreSQL: each connection parses and plans
+ * it once, and after five runs PostgreSQL may keep one generic plan instead of planning every request again.
+ * The name is suffixed per distinct SQL text (the text changes with the filters given); past `MAX_PREPARED`
+ * texts per process, queries run unnamed. PGlite ignores the name.
+ */
+export async function queryRows<T>(exec: Executor, query: SQL, name?: string): Promise<T[]> {
+  if (!name) {
+    const result: unknown = await exec.execute(query);
+    return (result as { rows: T[] }).rows;
+  }
+  const built = dialect.sqlToQuery(query);
+  let statement = preparedNames.get(built.sql);
+  if (!statement && preparedNames.size < MAX_PREPARED) {
+    statement = `${name}_${preparedNames.size + 1}`;
+    preparedNames.set(built.sql, statement);
+  }
+  // drizzle names statements only for its query builder; its session (internal, as in `executorOn`) takes a
+  // name for raw SQL as well and keeps its result parsing (timestamps as text), so rows look as `execute` gives.
+  const session = (
+    exec as unknown as {
+      session: {
+        prepareQuery(
+          q: { sql: string; params: unknown[] },
+          fields: undefined,
+          name: string | undefined,
+          arrayMode: boolean,
+        ): { execute(): Promise<unknown> };
+      };
+    }
+  ).session;
+  const result = await session.prepareQuery(built, undefined, statement, false).execute();
   return (result as { rows: T[] }).rows;
 }

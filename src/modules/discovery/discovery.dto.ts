@@ -332,7 +332,7 @@ export function toPin(p: PinRow): Static<typeof Pin> {
     lat: p.lat,
     lng: p.lng,
     title: p.title,
-    startsAt: p.startsAt.toISOString(),
+    startsAt: p.startsAt,
     goingCount: p.goingCount,
     capacity: p.capacity,
     open: p.open,

@@ -107,20 +107,40 @@ export interface PinRow {
   lat: number;
   lng: number;
   title: string;
-  startsAt: Date;
+  /** ISO 8601 in UTC, as the API shows it. */
+  startsAt: string;
   goingCount: number;
   capacity: number | null;
   open: boolean;
   away: number;
 }
 
+/**
+ * A value computed once per query: a scalar subquery becomes an InitPlan. Written inline, `ll_to_earth($1, $2)`
+ * and `gc_to_sec($3)` would be folded into constants by a custom plan but evaluated on every row by the generic
+ * plan of a prepared statement (they are SQL functions with a domain check).
+ */
+const once = (value: SQL) => sql`(select ${value})`;
 /** A point of the request on the earth cube (events keep theirs in the stored `geo` column). */
-const point = (c: { lat: number; lng: number }) => sql`ll_to_earth(${c.lat}::float8, ${c.lng}::float8)::cube`;
-/** Metres along the surface from an event to a point: computed for the rows of a page only. */
-const metresTo = (c: { lat: number; lng: number }) => sql`sec_to_gc(cube_distance(e.geo, ${point(c)}))`;
+const point = (c: { lat: number; lng: number }) =>
+  once(sql`ll_to_earth(${c.lat}::float8, ${c.lng}::float8)::cube`);
+/** earthdistance's `earth()`: the radius its `ll_to_earth`, `gc_to_sec` and `sec_to_gc` use. */
+const EARTH_RADIUS_M = 6_378_168;
+/**
+ * Metres along the surface for a straight-line (chord) distance through the earth, as earthdistance's
+ * `sec_to_gc`: computed here for the rows that leave, not by a SQL function call per row.
+ */
+export const chordToMetres = (chord: number): number =>
+  chord < 0
+    ? 0
+    : chord / (2 * EARTH_RADIUS_M) > 1
+      ? Math.PI * EARTH_RADIUS_M
+      : 2 * EARTH_RADIUS_M * Math.asin(chord / (2 * EARTH_RADIUS_M));
 /** Open for newcomers now: as `isOpen` in events.dto.ts, in SQL. */
-const openNow = (now: Date) =>
-  sql`(e.status = 'scheduled' and e.locked_at is null and (e.starts_at - ${now}::timestamptz) > interval '0'
+const openNow = (now: Date) => sql`(e.status = 'scheduled' and ${openIfScheduled(now)})`;
+/** The same for an event known to be scheduled: only columns the covering place-and-time index holds. */
+const openIfScheduled = (now: Date) =>
+  sql`(e.locked_at is null and (e.starts_at - ${now}::timestamptz) > interval '0'
       and (e.apply_deadline is null or e.apply_deadline > ${now})
       and (e.capacity is null or e.going_count < e.capacity))`;
 
@@ -136,11 +156,32 @@ const textArray = (values: readonly string[]) =>
  * so a plain LIKE (cheaper than ILIKE on every row) finds any case.
  */
 const likePattern = (q: string) => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** PostgreSQL's text for a timestamptz in a UTC session (fractions of a second optional). */
+const PG_UTC_TIME = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?\+00$/;
+/**
+ * A timestamptz as the API writes it (`toISOString`: milliseconds, truncated). A map answers 300 of them, and
+ * going through `Date` costs about 2 µs each here; the text PostgreSQL sends in UTC is rearranged instead.
+ * Anything else (another session time zone, PGlite's values) goes through `Date`.
+ */
+export function isoTime(value: string | Date): string {
+  const m = typeof value === 'string' ? PG_UTC_TIME.exec(value) : null;
+  if (!m) return new Date(value).toISOString();
+  return `${m[1]}T${m[2]}.${(m[3] ?? '').padEnd(3, '0').slice(0, 3)}Z`;
+}
+/** What pg_trgm needs to find a LIKE pattern through its index: three word characters in a row. */
+const HAS_TRIGRAM = /[\p{L}\p{N}]{3}/u;
 /** A start time as the fourth coordinate of `events.geo_time` (events.schema.ts): the same expression. */
 const startsCoordinate = (t: SQL) =>
   sql`extract(epoch from (${t} - '1970-01-01 00:00:00+00'::timestamptz)) * 0.1`;
 /** Timestamps read back for cursors keep their microseconds, in UTC. */
 const timeKey = (column: SQL) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** What a card shows of an event (the page's query also reads the points its order may need). */
+const CARD_COLUMNS = sql.raw(
+  `e.id, e.group_id, e.host_id, e.kind, e.title, e.starts_at, e.ends_at, e.apply_deadline, e.place_name,
+   e.lat, e.lng, e.region, e.distance_m, e.pace_sec_per_km, e.theme, e.tags, e.capacity, e.going_count,
+   e.visibility, e.status, e.locked_at, e.like_count, e.bookmark_count, e.created_at`,
+);
 
 /** The SQL of discovery: searching, the map, "mine" views and recommendations. Reads only. */
 export class DiscoveryRepository {
@@ -153,28 +194,33 @@ export class DiscoveryRepository {
     limit: number,
     ctx: { now: Date; viewerId: string | null },
   ): Promise<EventCardRow[]> {
-    const where = this.conditions(filters, ctx.now);
-    const near = filters.near;
-    const { order, key, after } = this.order(keyset, near);
+    const { where, distance } = this.conditions(filters, ctx.now);
+    const { order, key, after } = this.order(keyset, distance);
     if (after) where.push(after);
-    return this.cards(db, where, order, limit, { ...ctx, near, key });
+    return this.cards(db, where, order, limit, { ...ctx, distance, key, name: 'discovery_search' });
   }
 
-  /** Pins in a circle (and box), nearest first, capped. */
+  /**
+   * Pins in a circle (and box), nearest first, capped. Over public events every column read here is in the
+   * covering place-and-time index (`events_public_geo_time_idx`), so PostgreSQL answers from the index alone.
+   */
   async pins(db: Executor, filters: EventFilters, limit: number, now: Date): Promise<PinRow[]> {
-    const near = filters.near!;
-    const where = this.conditions(filters, now);
-    const order = sql`e.geo <-> ${point(near)}, e.id`;
-    const rows = await queryRows<Omit<PinRow, 'startsAt'> & { startsAt: string }>(
+    const { where, distance } = this.conditions(filters, now);
+    const rows = await queryRows<
+      Omit<PinRow, 'startsAt' | 'away'> & { startsAt: string | Date; chord: number }
+    >(
       db,
       sql`select e.id, e.lat, e.lng, e.title, e.starts_at as "startsAt", e.going_count as "goingCount",
-            e.capacity, ${openNow(now)} as open, ${metresTo(near)} as away
-          from (select e.id, e.lat, e.lng, e.title, e.starts_at, e.going_count, e.capacity, e.status,
-                  e.locked_at, e.apply_deadline, e.geo
-                from events e where ${sql.join(where, sql` and `)} order by ${order} limit ${limit}) e
-          order by ${order}`,
+            e.capacity, ${openIfScheduled(now)} as open, ${distance!} as chord
+          from events e where ${sql.join(where, sql` and `)}
+          order by ${distance!}, e.id limit ${limit}`,
+      'discovery_pins',
     );
-    return rows.map((r) => ({ ...r, startsAt: new Date(r.startsAt) }));
+    return rows.map(({ chord, ...r }) => ({
+      ...r,
+      startsAt: isoTime(r.startsAt),
+      away: chordToMetres(chord),
+    }));
   }
 
   /** Events the person hosts, goes to, queues for, is invited to, or went to. */
@@ -277,11 +323,11 @@ export class DiscoveryRepository {
     if (ctx.bannedFrom.length > 0) {
       where.push(sql`(e.group_id is null or e.group_id::text <> all(${textArray(ctx.bannedFrom)}))`);
     }
-    if (near) where.push(...this.circle(near));
+    const distance = near ? this.circle(near, where) : undefined;
     return this.cards(db, where, sql`${score} desc, e.starts_at, e.id`, limit, {
       now: ctx.now,
       viewerId: ctx.viewerId,
-      near: near ?? undefined,
+      distance,
       key: score,
     });
   }
@@ -296,7 +342,16 @@ export class DiscoveryRepository {
     where: SQL[],
     order: SQL,
     limit: number,
-    ctx: { now: Date; viewerId: string | null; near?: Circle | undefined; key: SQL; myStatus?: SQL },
+    ctx: {
+      now: Date;
+      viewerId: string | null;
+      /** The chord to the search point, when there is one: read back to tell each card how far it is. */
+      distance?: SQL | undefined;
+      key: SQL;
+      myStatus?: SQL;
+      /** Prepared under this name on PostgreSQL (see `queryRows`). */
+      name?: string;
+    },
   ): Promise<EventCardRow[]> {
     const reacted = (kind: string) =>
       ctx.viewerId
@@ -305,18 +360,17 @@ export class DiscoveryRepository {
         : sql`null::boolean`;
     const rows = await queryRows<Record<string, unknown>>(
       db,
-      sql`select e.*, u.nickname as host_nickname, u.avatar_url as host_avatar_url,
-            ${reacted('like')} as liked, ${reacted('bookmark')} as bookmarked,
-            ${ctx.near ? metresTo(ctx.near) : sql`null::float8`} as away
-          from (select e.id, e.group_id, e.host_id, e.kind, e.title, e.starts_at, e.ends_at, e.apply_deadline,
-                  e.place_name, e.lat, e.lng, e.region, e.distance_m, e.pace_sec_per_km, e.theme, e.tags,
-                  e.capacity, e.going_count, e.visibility, e.status, e.locked_at, e.like_count,
-                  e.bookmark_count, e.created_at, e.geo,
+      sql`select ${CARD_COLUMNS}, e.chord, e.my_status, e.sort_key,
+            u.nickname as host_nickname, u.avatar_url as host_avatar_url,
+            ${reacted('like')} as liked, ${reacted('bookmark')} as bookmarked
+          from (select ${CARD_COLUMNS}, e.geo, e.geo_time,
+                  ${ctx.distance ?? sql`null::float8`} as chord,
                   ${ctx.myStatus ?? sql`null::text`} as my_status,
                   ${ctx.key} as sort_key
                 from events e where ${sql.join(where, sql` and `)} order by ${order} limit ${limit}) e
           join users u on u.id = e.host_id
           order by ${order}`,
+      ctx.name,
     );
     const date = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string));
     return rows.map((r) => ({
@@ -346,7 +400,7 @@ export class DiscoveryRepository {
       likeCount: r.like_count as number,
       bookmarkCount: r.bookmark_count as number,
       createdAt: date(r.created_at)!,
-      away: r.away === null ? null : Number(r.away),
+      away: r.chord === null ? null : chordToMetres(r.chord as number),
       liked: r.liked as boolean | null,
       bookmarked: r.bookmarked as boolean | null,
       myStatus: r.my_status as string | null,
@@ -354,8 +408,11 @@ export class DiscoveryRepository {
     }));
   }
 
-  /** The WHERE of a listing. Visibility first: public events, or a group's events for its members. */
-  private conditions(f: EventFilters, now: Date): SQL[] {
+  /**
+   * The WHERE of a listing (visibility first: public events, or a group's events for its members) and, with a
+   * point, the expression of each event's chord distance to it.
+   */
+  private conditions(f: EventFilters, now: Date): { where: SQL[]; distance: SQL | undefined } {
     const w: SQL[] = [sql`e.status = 'scheduled'`];
     if (f.groupId) {
       w.push(sql`e.group_id = ${f.groupId}`);
@@ -363,7 +420,16 @@ export class DiscoveryRepository {
     } else {
       w.push(sql`e.visibility = 'public'`);
     }
-    if (f.q) w.push(sql`e.search_text like ${likePattern(f.q)}`);
+    if (f.q) {
+      // LIKE lets the trigram index serve the keyword; a keyword with no trigram (no run of three letters or
+      // digits, e.g. a two-syllable Korean word) would make that a scan of the whole index, which a generic
+      // plan could still pick, so it is a plain substring test (the same match) on what other filters select.
+      w.push(
+        HAS_TRIGRAM.test(f.q)
+          ? sql`e.search_text like ${likePattern(f.q)}`
+          : sql`strpos(e.search_text, ${f.q.toLowerCase()}) > 0`,
+      );
+    }
     if (f.tags?.length) w.push(sql`e.tags && ${textArray(f.tags)}`);
     if (f.themes?.length) w.push(sql`e.theme = any(${textArray(f.themes)})`);
     if (f.kinds?.length) w.push(sql`e.kind = any(${textArray(f.kinds)})`);
@@ -402,18 +468,19 @@ export class DiscoveryRepository {
       w.push(sql`(${sql.join(parts, sql` or `)})`);
     }
     if (f.openOnly) w.push(openNow(now));
+    let distance: SQL | undefined;
     if (f.near) {
       const starts = {
         from: fromBound ?? sql`(${now}::timestamptz - interval '3651 days')`,
         to: toBound ?? sql`(${now}::timestamptz + interval '3651 days')`,
       };
-      w.push(...this.circle(f.near, placeAndTime ? starts : undefined));
+      distance = this.circle(f.near, w, placeAndTime ? starts : undefined);
     }
     if (f.box) {
       w.push(sql`e.lat between ${f.box.minLat} and ${f.box.maxLat}`);
       w.push(sql`e.lng between ${f.box.minLng} and ${f.box.maxLng}`);
     }
-    return w;
+    return { where: w, distance };
   }
 
   /**
@@ -421,21 +488,30 @@ export class DiscoveryRepository {
    * straight-line distance through the earth, compared with the chord of the radius, trims the corners: the
    * same test as the distance along the surface, without trigonometry per row.
    */
-  private circle(c: Circle, starts?: { from: SQL; to: SQL }): SQL[] {
-    const box = sql`earth_box(ll_to_earth(${c.lat}::float8, ${c.lng}::float8), ${c.radiusM}::float8)`;
-    return [
-      // Public scheduled listings go through the 4-D place-and-time index; others (a group's) through `geo`.
-      starts
-        ? sql`e.geo_time is not null and e.geo_time <@ cube(${box}, ${startsCoordinate(starts.from)}, ${startsCoordinate(starts.to)})`
-        : sql`e.geo is not null and e.geo <@ ${box}`,
-      sql`cube_distance(e.geo, ${point(c)}) <= gc_to_sec(${c.radiusM}::float8)`,
-    ];
+  private circle(c: Circle, where: SQL[], starts?: { from: SQL; to: SQL }): SQL {
+    const centre = sql`ll_to_earth(${c.lat}::float8, ${c.lng}::float8)`;
+    const box = sql`earth_box(${centre}, ${c.radiusM}::float8)`;
+    let distance: SQL;
+    if (starts) {
+      // Public scheduled listings go through the 4-D place-and-time index. The distance is read from it too:
+      // to the centre stretched over the date range, which for an event inside the range is exactly the
+      // distance between the points (the time coordinate adds zero), so no heap column is needed.
+      const [from, to] = [startsCoordinate(starts.from), startsCoordinate(starts.to)];
+      where.push(sql`e.geo_time is not null and e.geo_time <@ ${once(sql`cube(${box}, ${from}, ${to})`)}`);
+      distance = sql`(e.geo_time <-> ${once(sql`cube(${centre}::cube, ${from}, ${to})`)})`;
+    } else {
+      // Others (a group's) through `geo`.
+      where.push(sql`e.geo is not null and e.geo <@ ${once(box)}`);
+      distance = sql`(e.geo <-> ${point(c)})`;
+    }
+    where.push(sql`${distance} <= ${once(sql`gc_to_sec(${c.radiusM}::float8)`)}`);
+    return distance;
   }
 
   private bound(b: Bound, side: 'start' | 'end'): SQL {
     if ('at' in b) return sql`${b.at}::timestamptz`;
     const day = side === 'start' ? sql`${b.day}::date` : sql`(${b.day}::date + 1)`;
-    return sql`(${day}::timestamp at time zone ${this.timeZone})`;
+    return once(sql`(${day}::timestamp at time zone ${this.timeZone})`);
   }
 
   /**
@@ -444,7 +520,7 @@ export class DiscoveryRepository {
    * the great-circle distance does, and lets the GiST index hand rows over nearest first (a KNN scan), so a
    * first page reads about as many rows as it shows.
    */
-  private order(keyset: Keyset, near: Circle | undefined): { order: SQL; key: SQL; after: SQL | undefined } {
+  private order(keyset: Keyset, distance: SQL | undefined): { order: SQL; key: SQL; after: SQL | undefined } {
     const a = keyset.after;
     switch (keyset.sort) {
       case 'soonest':
@@ -466,11 +542,10 @@ export class DiscoveryRepository {
           after: a && sql`(e.like_count, e.id) < (${a.key}::int, ${a.id}::uuid)`,
         };
       case 'nearest': {
-        const knn = sql`e.geo <-> ${point(near!)}`;
         return {
-          order: sql`${knn}, e.id`,
-          key: knn,
-          after: a && sql`(${knn}, e.id) > (${a.key}::float8, ${a.id}::uuid)`,
+          order: sql`${distance!}, e.id`,
+          key: distance!,
+          after: a && sql`(${distance!}, e.id) > (${a.key}::float8, ${a.id}::uuid)`,
         };
       }
     }

@@ -1,0 +1,2 @@
+DROP INDEX "events_public_geo_time_idx";--> statement-breakpoint
+CREATE INDEX "events_public_geo_time_idx" ON "events" USING gist ("geo_time") include ("id", "lat", "lng", "title", "starts_at", "going_count", "capacity", "locked_at", "apply_deadline") WHERE "events"."geo_time" is not null and "events"."visibility" = 'public' and "events"."status" = 'scheduled';

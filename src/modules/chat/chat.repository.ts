@@ -364,6 +364,86 @@ export class ChatRepository {
     return row!;
   }
 
+  /**
+   * What a send checks once it holds the conversation's lock, in one read taken after the lock: the sender's
+   * membership, the message an earlier attempt with the same client id made, and the sender's name for the
+   * broadcast. Undefined for someone who was never a member.
+   */
+  async sendContext(
+    tx: Executor,
+    conversationId: string,
+    senderId: string,
+    clientId: string,
+  ): Promise<
+    | {
+        member: MemberRow;
+        sender: { nickname: string; avatarUrl: string | null };
+        existing: MessageRow | null;
+      }
+    | undefined
+  > {
+    const [row] = await tx
+      .select({
+        member: conversationMembers,
+        nickname: users.nickname,
+        avatarUrl: users.avatarUrl,
+        existing: messages,
+      })
+      .from(conversationMembers)
+      .innerJoin(users, eq(users.id, conversationMembers.userId))
+      .leftJoin(
+        messages,
+        and(
+          eq(messages.conversationId, conversationMembers.conversationId),
+          eq(messages.senderId, conversationMembers.userId),
+          eq(messages.clientId, clientId),
+        ),
+      )
+      .where(
+        and(eq(conversationMembers.conversationId, conversationId), eq(conversationMembers.userId, senderId)),
+      );
+    return (
+      row && {
+        member: row.member,
+        sender: { nickname: row.nickname, avatarUrl: row.avatarUrl },
+        existing: row.existing,
+      }
+    );
+  }
+
+  /**
+   * A member's message as number `conversation.lastSeq + 1`, in one statement that also moves the conversation's
+   * counter and the sender's read position to it. The caller holds the conversation's lock and read the row after
+   * taking it, so that number is free (the unique index on the number would refuse it otherwise).
+   */
+  async appendMessage(
+    tx: Executor,
+    conversation: ConversationRow,
+    values: Omit<NewMessage, 'conversationId' | 'seq'> & { senderId: string },
+  ): Promise<MessageRow> {
+    const seq = conversation.lastSeq + 1;
+    const counter = tx
+      .$with('counter')
+      .as(tx.update(conversations).set({ lastSeq: seq }).where(eq(conversations.id, conversation.id)));
+    const readPosition = tx.$with('read_position').as(
+      tx
+        .update(conversationMembers)
+        .set({ lastReadSeq: sql`greatest(${conversationMembers.lastReadSeq}, ${seq})` })
+        .where(
+          and(
+            eq(conversationMembers.conversationId, conversation.id),
+            eq(conversationMembers.userId, values.senderId),
+          ),
+        ),
+    );
+    const [row] = await tx
+      .with(counter, readPosition)
+      .insert(messages)
+      .values({ ...values, conversationId: conversation.id, seq })
+      .returning();
+    return row!;
+  }
+
   async findByClientId(
     db: Executor,
     conversationId: string,

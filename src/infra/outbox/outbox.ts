@@ -37,17 +37,21 @@ interface Subscription {
 const MAX_ATTEMPTS = 10;
 /** Events claimed per relay transaction. */
 const BATCH_SIZE = 100;
+/** How long a kicked relay waits for more events before its pass (see `kick`). */
+const GATHER_MS = 10;
 
 /**
- * The transactional outbox. Producers write events through a unit of work; the relay picks undelivered events
- * with `FOR UPDATE SKIP LOCKED` (so any number of processes can run it without double delivery), runs every
- * subscriber inside the same transaction that marks the event delivered, and then runs post-commit hooks.
+ * The transactional outbox. Producers write events through a unit of work; the relay claims undelivered events in
+ * batches with `FOR UPDATE SKIP LOCKED` (so any number of processes can run it without double delivery), runs
+ * every subscriber inside the transaction that marks the batch delivered, and then runs post-commit hooks.
  */
 export class Outbox {
   private readonly subscriptions: Subscription[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  /** A unit of work of this process published since the last pass began: no need to look whether one is due. */
+  private published = false;
   private stopped = true;
 
   constructor(
@@ -85,7 +89,10 @@ export class Outbox {
         },
       });
     });
-    if (published) this.kick();
+    if (published) {
+      this.published = true;
+      this.kick();
+    }
     await runHooks(hooks, this.logger);
     return result;
   };
@@ -105,7 +112,11 @@ export class Outbox {
     await this.running;
   }
 
-  /** Asks the relay to deliver pending events now; concurrent kicks coalesce into one more pass. */
+  /**
+   * Asks the relay to deliver pending events soon; concurrent kicks coalesce into one more pass. A pass starts
+   * `GATHER_MS` after the kick, so that under a stream of writes one relay transaction takes the events of many
+   * producers' transactions (a commit per batch, not per event), at the price of that much delivery delay.
+   */
   kick(): void {
     if (this.stopped) return;
     if (this.running) {
@@ -115,9 +126,13 @@ export class Outbox {
     this.running = (async () => {
       do {
         this.again = false;
+        await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
         try {
-          // One cheap read while idle, instead of a transaction per poll.
-          if (await this.hasDue()) while ((await this.dispatchBatch(BATCH_SIZE)) > 0);
+          // One cheap read while idle, instead of a transaction per poll. A batch that was not full took every
+          // due event; what was published meanwhile has kicked again.
+          const known = this.published;
+          this.published = false;
+          if (known || (await this.hasDue())) while ((await this.dispatchBatch(BATCH_SIZE)) === BATCH_SIZE);
         } catch (err) {
           this.logger.error({ err }, 'outbox relay pass failed');
         }

@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, isNull, lt, lte, sql } from 'drizzle-orm';
 import type { DomainEvent, DomainEvents, DomainTopic } from '../../shared/domain-events.js';
 import type { Clock } from '../clock.js';
-import type { Database, Tx } from '../db/database.js';
+import { runPrepared, type Database, type PreparedStatement, type Tx } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { outboxEvents } from './outbox.schema.js';
 
@@ -53,6 +53,7 @@ export class Outbox {
   /** A unit of work of this process published since the last pass began: no need to look whether one is due. */
   private published = false;
   private stopped = true;
+  private insertEvent: PreparedStatement<unknown> | undefined;
 
   constructor(
     private readonly database: Database,
@@ -82,7 +83,16 @@ export class Outbox {
         tx,
         publish: async (topic, payload, actorId = null) => {
           published = true;
-          await tx.insert(outboxEvents).values({ topic, payload, actorId });
+          // Built once: a busy producer (a chat send) publishes on every call.
+          this.insertEvent ??= tx
+            .insert(outboxEvents)
+            .values({
+              topic: sql.placeholder('topic'),
+              payload: sql.placeholder('payload'),
+              actorId: sql.placeholder('actorId'),
+            })
+            .prepare('outbox_publish');
+          await runPrepared(this.insertEvent, tx, { topic, payload, actorId });
         },
         afterCommit: (hook) => {
           hooks.push(hook);

@@ -110,10 +110,9 @@ export class ChatService {
         if (conversation.archivedAt) {
           throw new AppError('CONVERSATION_ARCHIVED', 'This conversation is closed.');
         }
-        const row = await this.deps.repo.appendMessage(ctx.tx, conversation, {
+        const row = await this.deps.repo.appendText(ctx.tx, conversation, {
           senderId: actor.userId,
           clientId: input.clientId,
-          kind: 'text',
           body,
         });
         await ctx.publish(

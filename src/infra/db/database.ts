@@ -76,23 +76,45 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts);
 }
 
+type DriverClient = { query(t: string, v?: unknown[]): Promise<{ rows: unknown[] }> };
+
 /**
  * The driver client behind a drizzle database or transaction: a PGlite instance or transaction, or a pg pool or
  * pooled client. Both answer `query(text, values)` with `{ rows }`, which is what SQL-speaking libraries need.
  * drizzle keeps it on its (untyped) session; this is the one place that reaches for it.
  */
+function clientOf(exec: Executor): DriverClient {
+  return (exec as unknown as { session: { client: DriverClient } }).session.client;
+}
+
 function executorOn(exec: Executor): SqlExecutor {
-  const client = (
-    exec as unknown as {
-      session: { client: { query(t: string, v?: unknown[]): Promise<{ rows: unknown[] }> } };
-    }
-  ).session.client;
+  const client = clientOf(exec);
   return {
     async executeSql(text, values) {
       const result = await client.query(text, values);
       return { rows: result.rows };
     },
   };
+}
+
+/** A statement drizzle built once: a query ending in `.prepare(name)`, with `sql.placeholder`s for its values. */
+export interface PreparedStatement<T> {
+  execute(values?: Record<string, unknown>): Promise<T>;
+}
+
+/**
+ * Runs a statement built once on `exec`, which may be a transaction: drizzle binds a prepared statement to the
+ * client it was built on, and this lends it `exec`'s. For the few statements of the hottest path (a chat send):
+ * building SQL with drizzle's query builder costs node more CPU than PostgreSQL spends running a simple statement,
+ * and a named statement is parsed and planned once per connection instead of every time.
+ */
+export function runPrepared<T>(
+  statement: PreparedStatement<T>,
+  exec: Executor,
+  values: Record<string, unknown>,
+): Promise<T> {
+  const onExec = Object.create(statement, { client: { value: clientOf(exec) } }) as PreparedStatement<T>;
+  return onExec.execute(values);
 }
 
 async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {

@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
-import { queryRows, type Executor } from '../../infra/db/database.js';
+import { queryRows, runPrepared, type Executor } from '../../infra/db/database.js';
 import { users } from '../accounts/accounts.schema.js';
 import { conversationMembers, conversations, messages } from './chat.schema.js';
 
@@ -43,8 +43,15 @@ export class ChatRepository {
 
   /** Locks the conversation: sends to one conversation are numbered one at a time. */
   async lockConversation(tx: Executor, id: string): Promise<ConversationRow | undefined> {
-    const [row] = await tx.select().from(conversations).where(eq(conversations.id, id)).for('update');
+    const [row] = await runPrepared(this.statements(tx).lock, tx, { id });
     return row;
+  }
+
+  /** The statements of a send, built once (see `runPrepared`) on the first executor that needs them. */
+  private prepared: ReturnType<typeof sendStatements> | undefined;
+
+  private statements(exec: Executor): ReturnType<typeof sendStatements> {
+    return (this.prepared ??= sendStatements(exec));
   }
 
   async findFor(
@@ -364,6 +371,56 @@ export class ChatRepository {
     return row!;
   }
 
+  /**
+   * What a send checks once it holds the conversation's lock, in one read taken after the lock: the sender's
+   * membership, the message an earlier attempt with the same client id made, and the sender's name for the
+   * broadcast. Undefined for someone who was never a member.
+   */
+  async sendContext(
+    tx: Executor,
+    conversationId: string,
+    senderId: string,
+    clientId: string,
+  ): Promise<
+    | {
+        member: MemberRow;
+        sender: { nickname: string; avatarUrl: string | null };
+        existing: MessageRow | null;
+      }
+    | undefined
+  > {
+    const [row] = await runPrepared(this.statements(tx).sendContext, tx, {
+      conversationId,
+      senderId,
+      clientId,
+    });
+    return (
+      row && {
+        member: row.member,
+        sender: { nickname: row.nickname, avatarUrl: row.avatarUrl },
+        existing: row.existing,
+      }
+    );
+  }
+
+  /**
+   * A member's text message as number `conversation.lastSeq + 1`, in one statement that also moves the
+   * conversation's counter and the sender's read position to it. The caller holds the conversation's lock and read
+   * the row after taking it, so that number is free (the unique index on the number would refuse it otherwise).
+   */
+  async appendText(
+    tx: Executor,
+    conversation: ConversationRow,
+    values: { senderId: string; clientId: string; body: string },
+  ): Promise<MessageRow> {
+    const [row] = await runPrepared(this.statements(tx).appendText, tx, {
+      ...values,
+      conversationId: conversation.id,
+      seq: conversation.lastSeq + 1,
+    });
+    return row!;
+  }
+
   async findByClientId(
     db: Executor,
     conversationId: string,
@@ -481,4 +538,71 @@ export class ChatRepository {
       .limit(opts.limit);
     return rows.map(flatten);
   }
+}
+
+const p = sql.placeholder;
+
+/** The statements of a send, with placeholders for their values. */
+function sendStatements(db: Executor) {
+  const lock = db
+    .select()
+    .from(conversations)
+    .where(eq(conversations.id, p('id')))
+    .for('update')
+    .prepare('chat_lock_conversation');
+  const sendContext = db
+    .select({
+      member: conversationMembers,
+      nickname: users.nickname,
+      avatarUrl: users.avatarUrl,
+      existing: messages,
+    })
+    .from(conversationMembers)
+    .innerJoin(users, eq(users.id, conversationMembers.userId))
+    .leftJoin(
+      messages,
+      and(
+        eq(messages.conversationId, conversationMembers.conversationId),
+        eq(messages.senderId, conversationMembers.userId),
+        eq(messages.clientId, p('clientId')),
+      ),
+    )
+    .where(
+      and(
+        eq(conversationMembers.conversationId, p('conversationId')),
+        eq(conversationMembers.userId, p('senderId')),
+      ),
+    )
+    .prepare('chat_send_context');
+  const counter = db.$with('counter').as(
+    db
+      .update(conversations)
+      .set({ lastSeq: sql`${p('seq')}` })
+      .where(eq(conversations.id, p('conversationId'))),
+  );
+  const readPosition = db.$with('read_position').as(
+    db
+      .update(conversationMembers)
+      .set({ lastReadSeq: sql`greatest(${conversationMembers.lastReadSeq}, ${p('seq')})` })
+      .where(
+        and(
+          eq(conversationMembers.conversationId, p('conversationId')),
+          eq(conversationMembers.userId, p('senderId')),
+        ),
+      ),
+  );
+  const appendText = db
+    .with(counter, readPosition)
+    .insert(messages)
+    .values({
+      conversationId: p('conversationId'),
+      seq: p('seq'),
+      senderId: p('senderId'),
+      clientId: p('clientId'),
+      kind: 'text',
+      body: p('body'),
+    })
+    .returning()
+    .prepare('chat_append_text');
+  return { lock, sendContext, appendText };
 }

@@ -95,36 +95,37 @@ export class ChatService {
     }
     const result = await this.inTurn(conversationId, () =>
       this.deps.unitOfWork(async (ctx) => {
+        // Four statements between BEGIN and COMMIT (a fifth, the block check, in direct conversations): lock, check,
+        // write, outbox. Every check reads after the lock, so a concurrent removal or retry that committed while
+        // this send waited for it is seen.
         const conversation = await this.deps.repo.lockConversation(ctx.tx, conversationId);
-        const member =
-          conversation && (await this.deps.repo.findMember(ctx.tx, conversationId, actor.userId));
-        if (!conversation || !member || member.leftAt !== null) {
+        const found =
+          conversation &&
+          (await this.deps.repo.sendContext(ctx.tx, conversationId, actor.userId, input.clientId));
+        if (!conversation || !found || found.member.leftAt !== null) {
           throw new AppError('NOT_FOUND', 'No such conversation.');
         }
-        const existing = await this.deps.repo.findByClientId(
-          ctx.tx,
-          conversationId,
-          actor.userId,
-          input.clientId,
-        );
-        if (existing) return { message: await this.view(ctx.tx, existing), duplicate: true };
+        const withSender = (row: MessageRow): MessageWithSender => ({
+          ...row,
+          senderNickname: found.sender.nickname,
+          senderAvatarUrl: found.sender.avatarUrl,
+        });
+        if (found.existing) return { message: toMessage(withSender(found.existing)), duplicate: true };
         if (conversation.archivedAt) {
           throw new AppError('CONVERSATION_ARCHIVED', 'This conversation is closed.');
         }
         await this.refuseBlockedDirect(ctx.tx, conversation, actor.userId);
-        const row = await this.insert(ctx, conversation, {
+        const row = await this.deps.repo.appendText(ctx.tx, conversation, {
           senderId: actor.userId,
           clientId: input.clientId,
-          kind: 'text',
           body,
         });
-        await this.deps.repo.markRead(ctx.tx, conversationId, actor.userId, row.seq);
         await ctx.publish(
           'chat.message_sent',
           { conversationId, messageId: row.id, seq: row.seq, senderId: actor.userId },
           actor.userId,
         );
-        return { message: await this.view(ctx.tx, row), duplicate: false };
+        return { message: toMessage(withSender(row)), duplicate: false };
       }),
     );
     // Everything the broadcast needs was read before the commit: nothing after it can fail and leave a stored

@@ -1,6 +1,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay from 'find-my-way';
-import { AppError, isAppError, toErrorBody, type ErrorCode, type ErrorDetail } from '../shared/errors.js';
+import {
+  AppError,
+  isAppError,
+  refusedInput,
+  toErrorBody,
+  type ErrorCode,
+  type ErrorDetail,
+} from '../shared/errors.js';
 import { securityEvent } from '../shared/security-log.js';
 
 /** Fastify's own error codes, mapped to ours. Anything not listed and not an AppError is a 500. */
@@ -51,7 +58,7 @@ export function normalizeError(err: unknown): AppError {
   if (fe.statusCode === 413) return new AppError('PAYLOAD_TOO_LARGE', MESSAGES.PAYLOAD_TOO_LARGE);
   if (fe.statusCode === 415) return new AppError('UNSUPPORTED_MEDIA_TYPE', MESSAGES.UNSUPPORTED_MEDIA_TYPE);
   if (fe.statusCode === 400) return new AppError('BAD_REQUEST', 'The request is malformed.');
-  return new AppError('INTERNAL');
+  return refusedInput(err) ?? new AppError('INTERNAL');
 }
 
 /**

@@ -9,7 +9,7 @@ import type { Metrics } from '../infra/metrics.js';
 import { MemoryRateLimiter, type RateLimitRule } from '../infra/rate-limit/rate-limiter.js';
 import type { Redis } from '../infra/redis.js';
 import type { Actor } from '../shared/context.js';
-import { AppError, isAppError, toErrorBody, type ErrorBody } from '../shared/errors.js';
+import { AppError, isAppError, refusedInput, toErrorBody, type ErrorBody } from '../shared/errors.js';
 import { securityEvent } from '../shared/security-log.js';
 import type {
   AckResponse,
@@ -161,9 +161,9 @@ export class Gateway {
       this.handshake(socket).then(
         () => next(),
         (err: unknown) => {
-          const body = isAppError(err)
-            ? toErrorBody(err)
-            : { code: 'UNAUTHENTICATED', message: 'Authentication failed.' };
+          // A failure that is not a refusal (the database or Redis unreachable) must not read as a bad token:
+          // clients sign out on UNAUTHENTICATED, and retry later on SERVICE_UNAVAILABLE.
+          const body = toErrorBody(isAppError(err) ? err : new AppError('SERVICE_UNAVAILABLE'));
           if (!isAppError(err)) this.deps.logger.error({ err }, 'socket handshake failed');
           const error = new Error(body.message) as Error & { data: ErrorBody };
           error.data = body as ErrorBody;
@@ -266,6 +266,8 @@ export class Gateway {
       reply({ ok: true, data });
     } catch (err) {
       if (isAppError(err)) return fail(err, 'rejected');
+      const refused = refusedInput(err);
+      if (refused) return fail(refused, 'invalid');
       log.error({ err, event }, 'socket handler failed');
       fail(new AppError('INTERNAL'), 'error');
     }

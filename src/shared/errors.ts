@@ -157,3 +157,22 @@ export function toErrorBody(err: AppError): ErrorBody {
     ? { code: err.code, message: err.message }
     : { code: err.code, message: err.message, details: err.details };
 }
+
+/**
+ * Text PostgreSQL cannot store (a NUL byte, an invalid byte sequence) is refused by the database itself, inside
+ * whatever query carried it: that is the caller's input, not a server failure. drizzle wraps the driver's error,
+ * so the SQLSTATE is looked for along the `cause` chain.
+ */
+export function refusedInput(err: unknown): AppError | undefined {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === '22021' || code === '22P05') {
+      return new AppError(
+        'VALIDATION_FAILED',
+        'The request contains text that cannot be stored (e.g. a NUL byte).',
+      );
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

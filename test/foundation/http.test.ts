@@ -55,6 +55,19 @@ describe('HTTP contract', () => {
   const post = (body: string, contentType = 'application/json') =>
     fetch(`${t.url}/probe`, { method: 'POST', headers: { 'content-type': contentType }, body });
 
+  it('text the database cannot store (a NUL byte) is a 400, not a 500', async () => {
+    for (const url of [
+      '/v1/events?q=%00',
+      '/v1/events?q=abc%00def',
+      '/v1/groups?q=%00',
+      '/v1/events?q=%00&lat=37.5&lng=127&radiusKm=5',
+    ]) {
+      const res = await t.app.inject({ url });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().code, url).toBe('VALIDATION_FAILED');
+    }
+  });
+
   it('unknown routes answer 404 JSON', async () => {
     const res = await fetch(`${t.url}/v1/nothing-here`);
     expect(res.status).toBe(404);

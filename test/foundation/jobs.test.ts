@@ -149,4 +149,27 @@ describe('outbox', () => {
     expect(race).toHaveLength(20);
     expect(new Set(race).size).toBe(20);
   });
+
+  it('an event a subscriber publishes is delivered at once, not at the next poll', async () => {
+    // A relay that polls once a minute: only its kicks can deliver within the test.
+    const slow = await buildTestApp({ outboxPollMs: 60_000 });
+    try {
+      let chained: (at: number) => void = () => undefined;
+      const arrived = new Promise<number>((resolve) => (chained = resolve));
+      slow.infra.outbox.subscribe('chain', ['system.probe'], async (event, { publish }) => {
+        if (event.payload.note === 'first') await publish('system.probe', { note: 'second' });
+        if (event.payload.note === 'second') chained(Date.now());
+      });
+      await slow.infra.outbox.drain(); // the relay idle: no pass already under way picks the follow-on up
+      const start = Date.now();
+      await slow.infra.outbox.unitOfWork(async ({ publish }) => {
+        await publish('system.probe', { note: 'first' });
+      });
+      const at = await Promise.race([arrived, new Promise<number>((r) => setTimeout(() => r(-1), 5_000))]);
+      expect(at).toBeGreaterThan(0);
+      expect(at - start).toBeLessThan(1_000);
+    } finally {
+      await slow.close();
+    }
+  });
 });

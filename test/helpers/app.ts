@@ -55,6 +55,8 @@ export interface TestAppOptions {
   defaultMetrics?: boolean;
   /** Extra routes for probing cross-cutting behaviour, added before the app starts. */
   extraRoutes?: (app: App) => void;
+  /** How often the outbox relay looks for due events besides being kicked (default 100 ms). */
+  outboxPollMs?: number;
 }
 
 export const servicesMode = Boolean(process.env.DATABASE_URL);
@@ -109,7 +111,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     logger,
     database,
     defaultMetrics: opts.defaultMetrics ?? false,
-    outboxPollMs: 100,
+    outboxPollMs: opts.outboxPollMs ?? 100,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const secrets = new Set<string>();

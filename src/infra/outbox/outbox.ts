@@ -186,9 +186,11 @@ export class Outbox {
    */
   private async dispatchBatch(limit: number): Promise<number> {
     let hooks: (() => void | Promise<void>)[] = [];
+    let followOn = false;
     const claimed = await this.database.transaction(async (tx) => {
       // A deadlock retry runs this again from the start: hooks of the aborted attempt must not run.
       hooks = [];
+      followOn = false;
       const rows = await tx
         .select()
         .from(outboxEvents)
@@ -221,6 +223,7 @@ export class Outbox {
                 tx: sp,
                 publish: async (topic, payload, actorId = null) => {
                   await sp.insert(outboxEvents).values({ topic, payload, actorId });
+                  followOn = true;
                 },
                 afterCommit: (h) => eventHooks.push(h),
               });
@@ -265,6 +268,12 @@ export class Outbox {
       return rows.length;
     });
     await runHooks(hooks, this.logger);
+    // Events a subscriber published (a ban's departures, a deleted group's cancellations) are delivered at once,
+    // not at the next poll: chains of removals must still take sockets out of rooms within a second.
+    if (followOn) {
+      this.published = true;
+      this.kick();
+    }
     return claimed;
   }
 

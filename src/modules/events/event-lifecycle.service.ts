@@ -138,6 +138,7 @@ export class EventLifecycle {
    */
   async onBanned(ctx: TxContext, groupId: string, userId: string, byId: string): Promise<void> {
     const now = this.deps.clock.now();
+    await this.deps.repo.lockUpcomingGroupEvents(ctx.tx, groupId, now);
     for (const eventId of await this.deps.repo.upcomingParticipations(ctx.tx, userId, { groupId }, now)) {
       await this.deps.participation.removeByIds(ctx, eventId, userId, 'banned_from_group');
     }

@@ -140,6 +140,19 @@ export class EventsRepository {
   }
 
   /** Future events a person takes part in (not as host), optionally only those of one group. */
+  /**
+   * Locks a group's upcoming events (in id order, so two such passes cannot deadlock) so that a join that checked the
+   * group's bans before a ban committed has either committed, and is seen next, or waits and sees the ban.
+   */
+  async lockUpcomingGroupEvents(tx: Executor, groupId: string, now: Date): Promise<void> {
+    await tx
+      .select({ id: events.id })
+      .from(events)
+      .where(and(eq(events.groupId, groupId), eq(events.status, 'scheduled'), gt(events.startsAt, now)))
+      .orderBy(asc(events.id))
+      .for('update');
+  }
+
   async upcomingParticipations(
     db: Executor,
     userId: string,

@@ -79,8 +79,9 @@ export class EventsService {
     try {
       for (const rule of rules) {
         const res = await limiter.consume(rule, actor.userId);
-        if (!res.allowed) throw rateLimitError(rule, res);
+        // The limiter counts a refused hit too; handed back at once, a 429 leaves the window as it found it.
         taken.push(rule);
+        if (!res.allowed) throw rateLimitError(rule, res);
       }
       return await this.createInTx(actor, input);
     } catch (err) {

@@ -166,7 +166,7 @@ export class Gateway {
           const body = toErrorBody(isAppError(err) ? err : new AppError('SERVICE_UNAVAILABLE'));
           if (!isAppError(err)) this.deps.logger.error({ err }, 'socket handshake failed');
           const error = new Error(body.message) as Error & { data: ErrorBody };
-          error.data = body as ErrorBody;
+          error.data = body;
           next(error);
         },
       );

@@ -80,6 +80,12 @@ describe('chat:history over the socket', () => {
 
     const both = await history(h, { conversationId, beforeSeq: 5, afterSeq: 1 });
     expect(both).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
+    const restBoth = await t.app.inject({
+      url: `/v1/conversations/${conversationId}/messages?beforeSeq=5&afterSeq=1`,
+      headers: host.headers,
+    });
+    expect(restBoth.statusCode).toBe(400);
+    expect((restBoth.json() as Json).code).toBe('VALIDATION_FAILED');
   });
 
   it('is refused to anyone not in the conversation, including a member who left', async () => {

@@ -206,7 +206,7 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
         summary: 'Message history',
         description:
           'Oldest first. With `beforeSeq` (or nothing): the page before it (the latest page). With `afterSeq`: ' +
-          'the page after it. Each message carries `readCount`.',
+          'the page after it (not both: 400 `VALIDATION_FAILED`). Each message carries `readCount`.',
         params: IdParams,
         querystring: Type.Object({
           beforeSeq: Type.Optional(Seq),

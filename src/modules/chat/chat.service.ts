@@ -184,6 +184,11 @@ export class ChatService {
     conversationId: string,
     input: { beforeSeq?: number; afterSeq?: number; limit: number },
   ): Promise<{ messages: MessageView[]; hasMore: boolean }> {
+    if (input.beforeSeq !== undefined && input.afterSeq !== undefined) {
+      throw new AppError('VALIDATION_FAILED', 'Give beforeSeq or afterSeq, not both.', {
+        details: [{ path: '/afterSeq', message: 'must not be given with beforeSeq' }],
+      });
+    }
     const { conversation, member } = await this.access(conversationId, actor.userId);
     const page = await this.deps.repo.page(this.deps.db, conversationId, {
       ...(input.afterSeq !== undefined

@@ -56,7 +56,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
       if (steps.failed) throw new Error(`shutdown failed: ${steps.failed.join(', ')}`);
       logger.info(
         steps.late.length > 0 ? { abandoned: steps.late } : {},
-        steps.late.length > 0 ? 'shutdown complete (some work abandoned at the deadline)' : 'shutdown complete',
+        steps.late.length > 0
+          ? 'shutdown complete (some work abandoned at the deadline)'
+          : 'shutdown complete',
       );
     })();
     return closing;

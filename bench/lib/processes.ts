@@ -152,7 +152,11 @@ async function startOnPort(opts: StartOptions, port: number): Promise<ServerProc
       running.delete(child);
       // Exiting unasked, or not cleanly when asked, is what the log must explain.
       if (!stopping || code !== 0) {
-        keepLog(opts.name, opts.logFile, `${stopping ? 'exited' : 'exited unexpectedly'} with ${code ?? signal}`);
+        keepLog(
+          opts.name,
+          opts.logFile,
+          `${stopping ? 'exited' : 'exited unexpectedly'} with ${code ?? signal}`,
+        );
       }
       resolve();
     }),

@@ -86,6 +86,29 @@ export interface StartOptions {
 
 const running = new Set<ChildProcess>();
 
+/** Where the logs of servers that died or exited non-zero are kept: the run's scratch folder is removed. */
+export const KEPT_LOGS = path.join(ROOT, 'bench', '.logs');
+const TAIL_LINES = 100;
+
+/**
+ * Copies a server's log out of the scratch folder and prints its last lines, so the cause of an exit under
+ * load survives the cleanup (a 10,000-socket run once lost it). Never throws: it runs in an exit handler.
+ */
+function keepLog(name: string, logFile: string, how: string): void {
+  try {
+    fs.mkdirSync(KEPT_LOGS, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const kept = path.join(KEPT_LOGS, `${stamp}-${name.replace(/[^\w.-]+/g, '_')}.log`);
+    fs.copyFileSync(logFile, kept);
+    const tail = fs.readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-TAIL_LINES).join('\n');
+    console.error(
+      `warning: ${name} ${how}; log kept in ${path.relative(process.cwd(), kept)}, last ${TAIL_LINES} lines:\n${tail}\n`,
+    );
+  } catch (err) {
+    console.error(`warning: ${name} ${how}; its log ${logFile} could not be kept:`, err);
+  }
+}
+
 // A crashed or interrupted benchmark must not leave servers holding ports and PGlite locks behind.
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
@@ -123,8 +146,21 @@ async function startOnPort(opts: StartOptions, port: number): Promise<ServerProc
   const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   running.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  void exited.then(() => running.delete(child));
+  let stopping = false;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      // Exiting unasked, or not cleanly when asked, is what the log must explain.
+      if (!stopping || code !== 0) {
+        keepLog(
+          opts.name,
+          opts.logFile,
+          `${stopping ? 'exited' : 'exited unexpectedly'} with ${code ?? signal}`,
+        );
+      }
+      resolve();
+    }),
+  );
 
   const url = `http://127.0.0.1:${port}`;
   const alive = () => child.exitCode === null && child.signalCode === null;
@@ -139,17 +175,13 @@ async function startOnPort(opts: StartOptions, port: number): Promise<ServerProc
   };
   const stop = async () => {
     if (!alive()) return;
+    stopping = true;
     // A stopped process would not act on SIGTERM until continued.
     resume();
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     await exited;
     clearTimeout(timer);
-    if (child.exitCode !== 0) {
-      console.error(
-        `warning: ${opts.name} exited with ${child.exitCode ?? child.signalCode}; see ${opts.logFile}`,
-      );
-    }
   };
 
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 120_000);

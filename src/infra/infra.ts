@@ -56,8 +56,11 @@ export interface Infra {
   devOutbox: DevOutbox;
   /** Set when the process has begun shutting down; readiness answers 503 from then on. */
   lifecycle: { draining: boolean };
-  /** Closes the job queue, relay, Redis and database, in that order. */
-  close(): Promise<void>;
+  /**
+   * Closes the relay, job queue, Redis and database, in that order; `budgetMs` is what is left of the shutdown
+   * timeout, so waiting for running jobs cannot push the process past it.
+   */
+  close(budgetMs?: number): Promise<void>;
 }
 
 export interface InfraOverrides {
@@ -133,13 +136,14 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     oauthProviders: createOAuthProviders(config),
     devOutbox,
     lifecycle: { draining: false },
-    async close() {
+    async close(budgetMs) {
       if (closed) return;
       closed = true;
-      const timeout = config.http.shutdownTimeoutMs;
+      const started = Date.now();
+      const timeout = Math.min(config.http.shutdownTimeoutMs, budgetMs ?? Infinity);
       await outbox.stop();
       await jobs
-        .stop(Math.max(100, timeout - 1000))
+        .stop(Math.max(100, timeout - (Date.now() - started) - 1000))
         .catch((err: unknown) => logger.warn({ err }, 'job queue stop failed'));
       redis?.disconnect();
       await database.close();

@@ -3,22 +3,16 @@ import type { Executor } from '../../infra/db/database.js';
 import { userPresence } from './presence.schema.js';
 
 export class PresenceRepository {
-  async touch(db: Executor, userId: string, at: Date): Promise<void> {
-    await db
-      .insert(userPresence)
-      .values({ userId, lastSeenAt: at })
-      .onConflictDoUpdate({
-        target: userPresence.userId,
-        set: { lastSeenAt: sql`greatest(${userPresence.lastSeenAt}, excluded.last_seen_at)` },
-      });
-  }
-
-  /** Everyone a heartbeat covers, a few thousand per statement (PostgreSQL takes at most 65,535 parameters). */
-  async touchMany(db: Executor, userIds: string[], at: Date): Promise<void> {
-    for (let i = 0; i < userIds.length; i += 5_000) {
+  /**
+   * Records when each person was last seen (never moving a time backwards), a few thousand per statement
+   * (PostgreSQL takes at most 65,535 parameters). Each person at most once per call.
+   */
+  async touch(db: Executor, seen: ReadonlyMap<string, Date>): Promise<void> {
+    const rows = [...seen].map(([userId, lastSeenAt]) => ({ userId, lastSeenAt }));
+    for (let i = 0; i < rows.length; i += 5_000) {
       await db
         .insert(userPresence)
-        .values(userIds.slice(i, i + 5_000).map((userId) => ({ userId, lastSeenAt: at })))
+        .values(rows.slice(i, i + 5_000))
         .onConflictDoUpdate({
           target: userPresence.userId,
           set: { lastSeenAt: sql`greatest(${userPresence.lastSeenAt}, excluded.last_seen_at)` },

@@ -1,26 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { TestApp } from '../helpers/app.js';
 import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
 import { createEvent, join } from '../helpers/events.js';
 import type { Json } from '../helpers/http.js';
-import { connectSocket, emitAck, nextEvent, type TestSocket } from '../helpers/sockets.js';
+import { emitAck, nextEvent, socketTestApp } from '../helpers/sockets.js';
 
 describe('blocks: no direct messages and no presence between two people once one blocks the other', () => {
+  const suite = socketTestApp({ env: { EVENT_CREATE_INTERVAL_SECONDS: '0' } });
   let t: TestApp;
-  const sockets: TestSocket[] = [];
-  beforeAll(async () => {
-    t = await buildTestApp({ listen: true, env: { EVENT_CREATE_INTERVAL_SECONDS: '0' } });
+  beforeAll(() => {
+    t = suite.t;
   });
-  afterAll(async () => {
-    for (const s of sockets) s.close();
-    await t.close();
-  });
-
-  const connect = async (who: SignedUp) => {
-    const s = await connectSocket(t.url, { token: who.accessToken });
-    sockets.push(s);
-    return s;
-  };
+  const connect = (who: SignedUp) => suite.connect(who);
   const block = (by: SignedUp, userId: string, method: 'PUT' | 'DELETE' = 'PUT') =>
     t.app.inject({ method, url: `/v1/me/blocks/${userId}`, headers: by.headers });
   const openDirect = (by: SignedUp, userId: string) =>

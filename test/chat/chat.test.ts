@@ -1,26 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { TestApp } from '../helpers/app.js';
 import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
 import { createEvent, join } from '../helpers/events.js';
 import type { Json } from '../helpers/http.js';
-import { connectSocket, emitAck, nextEvent, type TestSocket } from '../helpers/sockets.js';
+import { emitAck, nextEvent, type TestSocket, socketTestApp } from '../helpers/sockets.js';
 
 describe('chat: event conversations, delivery, resume, reads, notices, edits', () => {
+  const suite = socketTestApp({ env: { EVENT_CREATE_INTERVAL_SECONDS: '0' } });
   let t: TestApp;
-  const sockets: TestSocket[] = [];
-  beforeAll(async () => {
-    t = await buildTestApp({ listen: true, env: { EVENT_CREATE_INTERVAL_SECONDS: '0' } });
+  beforeAll(() => {
+    t = suite.t;
   });
-  afterAll(async () => {
-    for (const s of sockets) s.close();
-    await t.close();
-  });
-
-  const connect = async (who: SignedUp) => {
-    const s = await connectSocket(t.url, { token: who.accessToken });
-    sockets.push(s);
-    return s;
-  };
+  const connect = (who: SignedUp) => suite.connect(who);
   const settle = () => t.infra.outbox.drain();
   /** Collects every `event` a socket receives, to check what it did and did not get. */
   const record = (s: TestSocket, event: string) => {

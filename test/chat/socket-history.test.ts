@@ -1,27 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { TestApp } from '../helpers/app.js';
 import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
 import { createEvent, join } from '../helpers/events.js';
 import type { Json } from '../helpers/http.js';
-import { connectSocket, emitAck, type TestSocket } from '../helpers/sockets.js';
+import { emitAck, type TestSocket, socketTestApp } from '../helpers/sockets.js';
 
 /** `chat:history` over the socket: cursor pages both ways, members only, and the since-join setting. */
 describe('chat:history over the socket', () => {
+  const suite = socketTestApp({ env: { EVENT_CREATE_INTERVAL_SECONDS: '0' } });
   let t: TestApp;
-  const sockets: TestSocket[] = [];
-  beforeAll(async () => {
-    t = await buildTestApp({ listen: true, env: { EVENT_CREATE_INTERVAL_SECONDS: '0' } });
+  beforeAll(() => {
+    t = suite.t;
   });
-  afterAll(async () => {
-    for (const s of sockets) s.close();
-    await t.close();
-  });
-
-  const connect = async (who: SignedUp) => {
-    const s = await connectSocket(t.url, { token: who.accessToken });
-    sockets.push(s);
-    return s;
-  };
+  const connect = (who: SignedUp) => suite.connect(who);
   const history = (s: TestSocket, payload: Record<string, unknown>) =>
     emitAck<Json>(s, 'chat:history', payload) as Promise<Json>;
   const seqs = (res: Json) => (res.data.messages as Json[]).map((m) => m.seq as number);

@@ -1,5 +1,8 @@
 import { io, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll } from 'vitest';
 import type { AckResponse } from '../../src/realtime/events.js';
+import type { SignedUp } from './accounts.js';
+import { buildTestApp, type TestApp, type TestAppOptions } from './app.js';
 
 export type TestSocket = Socket;
 
@@ -71,4 +74,33 @@ export async function expectSessionEnded(
   const elapsed = (await gone) - started;
   if (elapsed >= withinMs) throw new Error(`socket disconnected after ${elapsed} ms`);
   return event;
+}
+
+/**
+ * A listening test app for a socket test file, built before its tests and closed after them with every socket
+ * its `connect` opened. Read `suite.t` inside hooks and tests (it is set in `beforeAll`).
+ */
+export interface SocketTestApp {
+  t: TestApp;
+  connect: (who: SignedUp, app?: TestApp) => Promise<TestSocket>;
+}
+
+export function socketTestApp(opts: TestAppOptions = {}): SocketTestApp {
+  const sockets: TestSocket[] = [];
+  const suite: SocketTestApp = {
+    t: undefined as unknown as TestApp,
+    connect: async (who: SignedUp, app: TestApp = suite.t) => {
+      const s = await connectSocket(app.url, { token: who.accessToken });
+      sockets.push(s);
+      return s;
+    },
+  };
+  beforeAll(async () => {
+    suite.t = await buildTestApp({ listen: true, ...opts });
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    await suite.t?.close();
+  });
+  return suite;
 }

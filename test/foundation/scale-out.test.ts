@@ -65,6 +65,13 @@ describe.runIf(servicesMode)('several nodes and a worker (PostgreSQL + Redis)', 
         if (Date.now() > deadline) throw new Error(`the worker did not run the job:\n${worker.output()}`);
         await new Promise((r) => setTimeout(r, 250));
       }
+      // The worker's log reaches this process's pipe asynchronously: the job may be done before the line arrives.
+      for (
+        const until = Date.now() + 10_000;
+        !worker.output().includes('Moim worker started') && Date.now() < until;
+      ) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
       expect(worker.output()).toContain('Moim worker started');
     } finally {
       worker.kill('SIGTERM');

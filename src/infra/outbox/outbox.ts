@@ -73,6 +73,26 @@ export class Outbox {
     });
   }
 
+  /** Whether any subscriber of this process (every process registers the same ones) takes `topic`. */
+  subscribed(topic: string): boolean {
+    return this.subscriptions.some((s) => s.topics === '*' || s.topics.has(topic));
+  }
+
+  /**
+   * An event nobody subscribes to is still recorded (kept for the retention period like any other), but written as
+   * already delivered: the relay has nothing to run for it, and a busy producer (every chat message) would otherwise
+   * cost it a claim and an update per batch. Returns the time to write as `dispatched_at`, or null to queue it.
+   */
+  preDispatched(topic: string): Date | null {
+    return this.subscribed(topic) ? null : this.clock.now();
+  }
+
+  /** Tells the relay that a transaction outside `unitOfWork` (a server-side function) queued an event. */
+  notePublished(): void {
+    this.published = true;
+    this.kick();
+  }
+
   readonly unitOfWork: UnitOfWork = async (fn) => {
     let hooks: (() => void | Promise<void>)[] = [];
     let published = false;
@@ -82,7 +102,8 @@ export class Outbox {
       return fn({
         tx,
         publish: async (topic, payload, actorId = null) => {
-          published = true;
+          const dispatchedAt = this.preDispatched(topic);
+          if (!dispatchedAt) published = true;
           // Built once: a busy producer (a chat send) publishes on every call.
           this.insertEvent ??= tx
             .insert(outboxEvents)
@@ -90,19 +111,23 @@ export class Outbox {
               topic: sql.placeholder('topic'),
               payload: sql.placeholder('payload'),
               actorId: sql.placeholder('actorId'),
+              // Cast here rather than mapped by the column, which cannot map a null placeholder.
+              dispatchedAt: sql`${sql.placeholder('dispatchedAt')}::timestamptz`,
             })
             .prepare('outbox_publish');
-          await runPrepared(this.insertEvent, tx, { topic, payload, actorId });
+          await runPrepared(this.insertEvent, tx, {
+            topic,
+            payload,
+            actorId,
+            dispatchedAt: dispatchedAt?.toISOString() ?? null,
+          });
         },
         afterCommit: (hook) => {
           hooks.push(hook);
         },
       });
     });
-    if (published) {
-      this.published = true;
-      this.kick();
-    }
+    if (published) this.notePublished();
     await runHooks(hooks, this.logger);
     return result;
   };

@@ -176,15 +176,29 @@ export class Gateway {
     return io;
   }
 
-  /**
-   * Authenticates, joins the socket's rooms (handshake hooks), then authenticates again: a session revoked while
-   * the rooms were being joined is refused here, since its revocation could not reach a socket not yet connected.
-   */
+  /** Authenticates, then joins the socket's rooms (handshake hooks). */
   private async handshake(socket: MoimSocket): Promise<void> {
     await this.authenticator?.(socket);
-    if (this.handshakeHooks.length === 0) return;
     for (const hook of this.handshakeHooks) await hook(socket);
-    await this.authenticator?.(socket);
+  }
+
+  /**
+   * Authenticates again once the socket is connected. A session revoked during the handshake sent its disconnect
+   * to a socket that was not yet in any room Socket.IO serves, so it must be caught here; checking once the socket
+   * is connected, rather than at the end of the handshake, also covers a revocation committed between that check
+   * and Socket.IO adding the socket. The token's signature is remembered, so this costs one session read.
+   */
+  private async recheck(socket: MoimSocket, log: Logger): Promise<void> {
+    try {
+      await this.authenticator?.(socket);
+    } catch (err) {
+      if (!isAppError(err)) {
+        log.warn({ err }, 'socket session re-check failed');
+        return;
+      }
+      socket.emit('auth:expired', { reason: 'session_ended' });
+      socket.disconnect(true);
+    }
   }
 
   private handleConnection(socket: MoimSocket): void {
@@ -192,6 +206,7 @@ export class Gateway {
     (socket.conn as unknown as { request: unknown }).request = null;
     this.deps.metrics.socketsConnected.inc();
     const log = this.deps.logger.child({ socketId: socket.id, userId: socket.data.userId });
+    if (socket.data.userId) void this.recheck(socket, log);
     for (const hook of this.connectionHooks) {
       Promise.resolve(hook(socket)).catch((err: unknown) =>
         log.error({ err }, 'socket connection hook failed'),

@@ -106,7 +106,7 @@ describe('rooms: joined before connect, left within a second', () => {
     for (const rooms of atConnection) expect(rooms).not.toContain(`user:${owner.userId}`);
   });
 
-  it('a session revoked while its socket is mid-handshake is refused, not connected', async () => {
+  it('a session revoked while its socket is mid-handshake is closed as soon as it is connected', async () => {
     const who = await signUpWithEmail(t);
     const hook = async (socket: { handshake: { auth: Record<string, unknown> } }) => {
       if (socket.handshake.auth.probe !== 'revoke-now') return;
@@ -127,11 +127,23 @@ describe('rooms: joined before connect, left within a second', () => {
       auth: { token: who.accessToken, probe: 'revoke-now' },
     });
     sockets.push(s);
+    const told: Json[] = [];
+    s.on('auth:expired', (p: Json) => told.push(p));
+    const closed = new Promise<string>((resolve) => s.once('disconnect', (reason) => resolve(reason)));
+    let id = '';
     const outcome = await new Promise<string>((resolve) => {
-      s.once('connect', () => resolve('connected'));
+      s.once('connect', () => {
+        id = s.id!;
+        resolve('connected');
+      });
       s.once('connect_error', (err: Error & { data?: Json }) => resolve(String(err.data?.code)));
     });
-    expect(outcome).toBe('UNAUTHENTICATED');
+    // The session is checked again once the socket is connected (a revocation could not reach it before): the
+    // client is told why and the server closes it, which it reads as "do not reconnect".
+    expect(outcome).toBe('connected');
+    expect(await closed).toBe('io server disconnect');
+    expect(told).toEqual([{ reason: 'session_ended' }]);
+    expect(t.infra.gateway.server.of('/').sockets.has(id)).toBe(false);
   });
 
   /**

@@ -49,6 +49,8 @@ interface ChatRound {
   failed: number;
   connectErrors: string[];
   handshake: Histogram | undefined;
+  /** From the last handshake to the first send (see openFleet). */
+  settledMs: number;
   ack: Histogram | undefined;
   delivery: Histogram | undefined;
   sentPerSec: number;
@@ -170,7 +172,7 @@ async function chatRound(
   },
 ): Promise<ChatRound> {
   const { options } = ctx;
-  const { fleet, quiet, connected, failed, connectErrors, handshake } = await openFleet(ctx, run, {
+  const { fleet, quiet, connected, failed, connectErrors, handshake, settledMs } = await openFleet(ctx, run, {
     scenario: SCENARIO,
     connectPerSec: CONNECT_PER_SEC,
     settleMs: SETTLE_MS,
@@ -228,6 +230,7 @@ async function chatRound(
       failed,
       connectErrors: connectErrors,
       handshake,
+      settledMs,
       ack: stats.histograms.ack,
       delivery: stats.histograms.delivery,
       sentPerSec: (stats.counters.sent ?? 0) / seconds,
@@ -313,7 +316,8 @@ function report(
       `turn (${(run.rate / run.sockets).toFixed(2)} messages/s per socket), about 56-byte bodies. People, sessions, ` +
       `events and memberships are inserted directly (bench/lib/seed.ts) and the access tokens signed with the ` +
       `server's key; every handshake is verified by the server as usual. Each round connects fresh sockets ` +
-      `(${CONNECT_PER_SEC} handshakes/s), waits ${SETTLE_MS / 1000} s, sends for ${options.warmupSec} s of ` +
+      `(${CONNECT_PER_SEC} handshakes/s), waits ${SETTLE_MS / 1000} s and then until Moim (or the baseline) uses less than a quarter of a core (the ` +
+      `work each connection started is done: the connect storm is what the handshake column shows), sends for ${options.warmupSec} s of ` +
       `warm-up and ${options.durationSec} s measured, then stops and waits ${DRAIN_MS / 1000} s for stragglers. ` +
       `The server not being measured is paused (SIGSTOP). ` +
       `**Ack**: \`chat:send\` → its acknowledgement (Moim acknowledges after the PostgreSQL commit). **Delivery**: ` +
@@ -380,6 +384,7 @@ function report(
         'target',
         'sockets',
         'handshake p99',
+        'settled after',
         'sent/s',
         'ack p50 / p90 / p99 / max',
         'delivery p50 / p90 / p99 / max',
@@ -397,6 +402,7 @@ function report(
         r.label,
         r.failed > 0 ? `${r.connected} (${r.failed} failed)` : r.connected,
         fmtMs(r.handshake?.percentiles().p99 ?? NaN),
+        `${(r.settledMs / 1000).toFixed(0)} s`,
         fmtInt(r.sentPerSec),
         percentileCells(r.ack).join(' / '),
         percentileCells(r.delivery).join(' / '),

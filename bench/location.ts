@@ -318,7 +318,8 @@ function report(
       `${INTERVAL_MS / 1000} s at a phase of their own, moving in a straight line at 1.5–15 m/s (walking to ` +
       `driving in town), so positions cross the shares' 100 m cells and frames have something to show. People and sessions are ` +
       `inserted directly and the tokens signed with the server's key; every handshake is verified as usual. Each ` +
-      `round connects fresh sockets (${CONNECT_PER_SEC} handshakes/s), sets up, sends for ${options.warmupSec} s ` +
+      `round connects fresh sockets (${CONNECT_PER_SEC} handshakes/s), waits until the server uses less than a ` +
+      `quarter of a core (the connect storm's own work done), sets up, sends for ${options.warmupSec} s ` +
       `of warm-up and ${options.durationSec} s measured, then waits ${DRAIN_MS / 1000} s for stragglers; the ` +
       `server not being measured is paused (SIGSTOP). The baseline acknowledges every event at once and pushes a ` +
       `${fmtInt(run.pushBytes)}-byte \`location:frame\` to every socket every ${PUSH_INTERVAL_MS / 1000} s (the ` +

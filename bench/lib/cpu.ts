@@ -155,3 +155,24 @@ export async function waitForQuiet(
     if (otherPct < thresholdPct || waitedMs >= maxWaitMs) return { otherPct, waitedMs };
   }
 }
+
+/**
+ * Waits (up to `maxWaitMs`) until a server process uses less than `thresholdPct` of a core over a second: after a
+ * connect storm a server still works through what each connection started (presence, room reads), and a window
+ * opened before that is done measures the storm, not the steady state. Returns how long it waited.
+ */
+export async function waitForIdleProcess(
+  pid: number,
+  thresholdPct: number,
+  maxWaitMs: number,
+): Promise<{ waitedMs: number; lastPct: number }> {
+  const start = Date.now();
+  for (;;) {
+    const cpu0 = processCpuMs(pid) ?? 0;
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const lastPct = Math.round((((processCpuMs(pid) ?? 0) - cpu0) / (performance.now() - t0)) * 100);
+    const waitedMs = Date.now() - start;
+    if (lastPct < thresholdPct || waitedMs >= maxWaitMs) return { waitedMs, lastPct };
+  }
+}

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { BenchContext } from './bench.js';
-import { processCpuMs, rssMb, waitForQuiet } from './cpu.js';
+import { processCpuMs, rssMb, waitForIdleProcess, waitForQuiet } from './cpu.js';
 import type { Histogram, Percentiles } from './histogram.js';
 import type { ServerProcess } from './processes.js';
 import type { ClientSpec } from './socket-protocol.js';
@@ -244,11 +244,20 @@ export interface OpenedFleet {
   /** Connection errors; when sockets failed, with the kernel's accept-queue overflows meanwhile. */
   connectErrors: string[];
   handshake: Histogram | undefined;
+  /** From the last handshake to the start of the load: the fixed settle, then until the server was idle. */
+  settledMs: number;
 }
+
+/** The server counts as settled after a connect storm below this share of a core (its timers idle at ~5 %). */
+const SETTLED_CPU_PCT = 25;
+const SETTLE_MAX_MS = 60_000;
 
 /**
  * The start of every realtime round: wait for a quiet machine, connect the round's sockets at a steady rate,
- * report the ones that failed, and let the server settle their rooms. The caller closes the fleet.
+ * report the ones that failed, and let the server settle: a fixed pause, then until its CPU falls below
+ * SETTLED_CPU_PCT (the work each connection started, presence announcements and room reads, is done), so the
+ * measured load starts on a server in its steady state; the connect storm is reported by the handshake figures.
+ * The caller closes the fleet.
  */
 export async function openFleet(
   ctx: BenchContext,
@@ -278,9 +287,24 @@ export async function openFleet(
     }
     const handshake = (await fleet.stats()).histograms.handshake;
     await sleep(opts.settleMs);
+    const idle = await waitForIdleProcess(run.server.pid, SETTLED_CPU_PCT, SETTLE_MAX_MS);
+    if (idle.waitedMs > 1500) {
+      ctx.progress(
+        `  the server settled ${Math.round(idle.waitedMs / 1000)} s after the last handshake` +
+          (idle.lastPct >= SETTLED_CPU_PCT ? ` (gave up waiting, still at ${idle.lastPct} % of a core)` : ''),
+      );
+    }
     const connectErrors =
       failed > 0 ? [...errors, `${overflows} accept-queue overflows while connecting`] : errors;
-    return { fleet, quiet, connected, failed, connectErrors, handshake };
+    return {
+      fleet,
+      quiet,
+      connected,
+      failed,
+      connectErrors,
+      handshake,
+      settledMs: opts.settleMs + idle.waitedMs,
+    };
   } catch (err) {
     await fleet.close();
     throw err;

@@ -1,5 +1,5 @@
 import { and, desc, eq, gt, inArray, isNull, lt, ne, or, sql } from 'drizzle-orm';
-import { queryRows, type Executor } from '../../infra/db/database.js';
+import { queryRows, runPrepared, type Executor, type PreparedStatement } from '../../infra/db/database.js';
 import { AppError } from '../../shared/errors.js';
 import {
   authTickets,
@@ -158,7 +158,8 @@ export class AccountsRepository {
   }
 
   async authState(db: Executor, sessionId: string): Promise<AuthState | undefined> {
-    const [row] = await db
+    // Every authenticated request and handshake runs this: built once (see runPrepared).
+    this.authStateStatement ??= db
       .select({
         userId: users.id,
         role: users.role,
@@ -169,9 +170,12 @@ export class AccountsRepository {
       })
       .from(sessions)
       .innerJoin(users, eq(users.id, sessions.userId))
-      .where(eq(sessions.id, sessionId));
+      .where(eq(sessions.id, sql.placeholder('sessionId')))
+      .prepare('accounts_auth_state');
+    const [row] = await runPrepared(this.authStateStatement, db, { sessionId });
     return row;
   }
+  private authStateStatement: PreparedStatement<AuthState[]> | undefined;
 
   /**
    * Sessions neither revoked, past their absolute expiry, nor idle since `usedAfter` (a session's last refresh

@@ -1,5 +1,5 @@
-import { and, desc, eq, or } from 'drizzle-orm';
-import type { Executor } from '../../infra/db/database.js';
+import { and, desc, eq, or, sql } from 'drizzle-orm';
+import { runPrepared, type Executor, type PreparedStatement } from '../../infra/db/database.js';
 import { userBlocks } from './blocks.schema.js';
 
 export class BlocksRepository {
@@ -43,10 +43,19 @@ export class BlocksRepository {
 
   /** Everyone `userId` blocked or was blocked by. */
   async related(db: Executor, userId: string): Promise<string[]> {
-    const rows = await db
+    // Read on every presence announcement (each connect and disconnect): built once (see runPrepared).
+    this.relatedStatement ??= db
       .select({ blockerId: userBlocks.blockerId, blockedId: userBlocks.blockedId })
       .from(userBlocks)
-      .where(or(eq(userBlocks.blockerId, userId), eq(userBlocks.blockedId, userId)));
+      .where(
+        or(
+          eq(userBlocks.blockerId, sql.placeholder('userId')),
+          eq(userBlocks.blockedId, sql.placeholder('userId')),
+        ),
+      )
+      .prepare('blocks_related');
+    const rows = await runPrepared(this.relatedStatement, db, { userId });
     return [...new Set(rows.map((r) => (r.blockerId === userId ? r.blockedId : r.blockerId)))];
   }
+  private relatedStatement: PreparedStatement<{ blockerId: string; blockedId: string }[]> | undefined;
 }

@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
-import { queryRows, runPrepared, type Executor } from '../../infra/db/database.js';
+import { queryRows, runPrepared, type Executor, type PreparedStatement } from '../../infra/db/database.js';
 import { users } from '../accounts/accounts.schema.js';
 import { conversationMembers, conversations, messages } from './chat.schema.js';
 
@@ -218,12 +218,18 @@ export class ChatRepository {
   }
 
   async activeConversationIds(db: Executor, userId: string): Promise<string[]> {
-    const rows = await db
+    // Read on every connect (twice: see chat.sockets.ts): built once (see runPrepared).
+    this.activeStatement ??= db
       .select({ id: conversationMembers.conversationId })
       .from(conversationMembers)
-      .where(and(eq(conversationMembers.userId, userId), isNull(conversationMembers.leftAt)));
+      .where(
+        and(eq(conversationMembers.userId, sql.placeholder('userId')), isNull(conversationMembers.leftAt)),
+      )
+      .prepare('chat_active_conversations');
+    const rows = await runPrepared(this.activeStatement, db, { userId });
     return rows.map((r) => r.id);
   }
+  private activeStatement: PreparedStatement<{ id: string }[]> | undefined;
 
   /**
    * Those of `userIds` who share a group or an event with the viewer: both active members of one of its (not
@@ -246,20 +252,24 @@ export class ChatRepository {
 
   /** The group and event conversations a person is in: the rooms that may hear about them. */
   async communityConversationIds(db: Executor, userId: string): Promise<string[]> {
-    const rows = await db
+    // Read on every presence announcement (each connect and disconnect): built once (see runPrepared).
+    this.communityStatement ??= db
       .select({ id: conversations.id })
       .from(conversationMembers)
       .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
       .where(
         and(
-          eq(conversationMembers.userId, userId),
+          eq(conversationMembers.userId, sql.placeholder('userId')),
           isNull(conversationMembers.leftAt),
           sql`${conversations.kind} <> 'direct'`,
           isNull(conversations.archivedAt),
         ),
-      );
+      )
+      .prepare('chat_community_conversations');
+    const rows = await runPrepared(this.communityStatement, db, { userId });
     return rows.map((r) => r.id);
   }
+  private communityStatement: PreparedStatement<{ id: string }[]> | undefined;
 
   async listMembers(
     db: Executor,

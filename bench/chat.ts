@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { BenchContext } from './lib/bench.js';
+import { pinServices } from './lib/cpu.js';
 import type { Histogram } from './lib/histogram.js';
 import { startMoim, startServer, stopAll, type ServerProcess } from './lib/processes.js';
 import {
@@ -88,9 +89,12 @@ export async function chat(ctx: BenchContext): Promise<string> {
   const rate = options.rate ?? 500;
   const servers: ServerProcess[] = [];
   let db: BenchDatabase | undefined;
+  let services: ReturnType<typeof pinServices> | undefined;
   let redis: BenchRedis | undefined;
   try {
     db = await freshDatabase(databaseUrl);
+    services = pinServices(pinning);
+    ctx.note(services.note);
     redis = await redisScope(redisUrl);
     ctx.note(`PostgreSQL ${db.version} on the same machine, fresh database \`${db.name}\``);
     ctx.note(`Redis ${redis.version} on the same machine, key prefix \`${redis.prefix}\``);
@@ -153,6 +157,7 @@ export async function chat(ctx: BenchContext): Promise<string> {
     }
     return report(rounds, { sockets, rate, options });
   } finally {
+    services?.restore();
     await stopAll(servers);
     await db?.drop().catch((err: unknown) => console.error(`warning: dropping ${db?.name}:`, err));
     await redis?.cleanup().catch((err: unknown) => console.error('warning: cleaning Redis keys:', err));

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { BenchContext } from './lib/bench.js';
+import { pinServices } from './lib/cpu.js';
 import type { Histogram } from './lib/histogram.js';
 import { startMoim, startServer, stopAll, type ServerProcess } from './lib/processes.js';
 import {
@@ -82,10 +83,13 @@ export async function location(ctx: BenchContext): Promise<string> {
   const pushBytes = 120 + 200 * expectedPeople;
   const servers: ServerProcess[] = [];
   let db: BenchDatabase | undefined;
+  let services: ReturnType<typeof pinServices> | undefined;
   let redis: BenchRedis | undefined;
   const skipped: string[] = [];
   try {
     db = await freshDatabase(databaseUrl);
+    services = pinServices(pinning);
+    ctx.note(services.note);
     redis = await redisScope(redisUrl);
     ctx.note(`PostgreSQL ${db.version} on the same machine, fresh database \`${db.name}\``);
     ctx.note(`Redis ${redis.version} on the same machine, key prefix \`${redis.prefix}\``);
@@ -165,6 +169,7 @@ export async function location(ctx: BenchContext): Promise<string> {
     }
     return report(rounds, { sockets, expectedPeople, pushBytes, options, skipped });
   } finally {
+    services?.restore();
     await stopAll(servers);
     await db?.drop().catch((err: unknown) => console.error(`warning: dropping ${db?.name}:`, err));
     await redis?.cleanup().catch((err: unknown) => console.error('warning: cleaning Redis keys:', err));

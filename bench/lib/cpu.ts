@@ -176,3 +176,53 @@ export async function waitForIdleProcess(
     if (lastPct < thresholdPct || waitedMs >= maxWaitMs) return { waitedMs, lastPct };
   }
 }
+
+/**
+ * Moves the machine's PostgreSQL and Redis (every process and thread of theirs) off the server's core, onto the
+ * load generator's, and returns how to put them back. Without it the kernel wakes a PostgreSQL backend on the core
+ * of the process that wrote to it (wake-affine scheduling), so each query preempts the server, and the server's
+ * measured latency includes PostgreSQL's CPU: a deployment runs them on hosts of their own. Nothing is moved when
+ * pinning is off or the services are not local processes we may re-pin; the report says which.
+ */
+export function pinServices(pinning: Pinning): { note: string; restore: () => void } {
+  const none = (why: string) => ({ note: `PostgreSQL and Redis not pinned (${why})`, restore: () => {} });
+  if (!pinning.enabled || pinning.loadCore === undefined) return none('pinning is off');
+  const pids: number[] = [];
+  for (const name of ['postgres', 'redis-server']) {
+    try {
+      const out = execFileSync('pgrep', ['-x', name], { encoding: 'utf8' });
+      pids.push(...out.split('\n').filter(Boolean).map(Number));
+    } catch {
+      // pgrep exits 1 when nothing matches.
+    }
+  }
+  if (pids.length === 0) return none('no local postgres or redis-server process found');
+  const before = new Map<number, string>();
+  for (const pid of pids) {
+    try {
+      const out = execFileSync('taskset', ['-cp', String(pid)], { encoding: 'utf8' });
+      before.set(pid, out.slice(out.lastIndexOf(':') + 1).trim());
+      execFileSync('taskset', ['-a', '-cp', String(pinning.loadCore), String(pid)], { stdio: 'ignore' });
+    } catch {
+      // A backend that exited meanwhile, or a process we may not re-pin.
+    }
+  }
+  if (before.size === 0) return none('taskset was refused');
+  let restored = false;
+  const restore = () => {
+    if (restored) return;
+    restored = true;
+    for (const [pid, cpus] of before) {
+      try {
+        execFileSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
+      } catch {
+        // Gone.
+      }
+    }
+  };
+  process.once('exit', restore);
+  return {
+    note: `PostgreSQL and Redis (${before.size} processes) pinned to core ${pinning.loadCore} with the load generator, off the server's core, for the run`,
+    restore,
+  };
+}

@@ -311,6 +311,10 @@ describe('chat: event conversations, delivery, resume, reads, notices, edits', (
   it('a removed participant leaves the room at once: no more messages reach their socket', async () => {
     const { event, people, host, conversationId } = await eventWithPeople(2);
     const [a, h] = await Promise.all([connect(people[0]!), connect(host)]);
+    // Heard by the host before the kick, so that the next message the host hears is the removal notice.
+    const heard = nextEvent<Json>(h, 'chat:message');
+    expect(await send(a, conversationId, 'before-kick', 'still here')).toMatchObject({ ok: true });
+    expect(await heard).toMatchObject({ clientId: 'before-kick' });
     const atA = record(a, 'chat:message');
     const announced = nextEvent<Json>(h, 'chat:message');
     const kick = await t.app.inject({
@@ -330,16 +334,28 @@ describe('chat: event conversations, delivery, resume, reads, notices, edits', (
       system: { type: 'removed', userId: people[0]!.userId },
     });
     expect((await conversationOf(event.id, people[0]!)).statusCode).toBe(404);
+    // Membership is checked before the retry lookup: someone removed learns nothing, not even of their own message.
+    expect(await send(a, conversationId, 'before-kick', 'still here')).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_FOUND' },
+    });
   });
 
   it('a cancelled event keeps its conversation readable and closed', async () => {
     const { event, people, host, conversationId } = await eventWithPeople(1);
+    const a = await connect(people[0]!);
+    const early = await send(a, conversationId, 'early', 'see you there');
+    expect(early).toMatchObject({ ok: true, data: { duplicate: false } });
     await t.app.inject({ method: 'DELETE', url: `/v1/events/${event.id}`, headers: host.headers });
     await settle();
-    const a = await connect(people[0]!);
     expect(await send(a, conversationId, 'late', 'anyone?')).toMatchObject({
       ok: false,
       error: { code: 'CONVERSATION_ARCHIVED' },
+    });
+    // A retry of a message stored before the cancellation still answers with that message.
+    expect(await send(a, conversationId, 'early', 'see you there')).toMatchObject({
+      ok: true,
+      data: { duplicate: true, message: { id: (early as Json).data.message.id } },
     });
     expect(((await conversationOf(event.id, people[0]!)).json() as Json).archived).toBe(true);
   });

@@ -1,4 +1,7 @@
+import { eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { outboxEvents } from '../../src/infra/outbox/outbox.schema.js';
+import type { DomainEvent } from '../../src/shared/domain-events.js';
 import type { TestApp } from '../helpers/app.js';
 import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
 import { createEvent, join } from '../helpers/events.js';
@@ -311,6 +314,10 @@ describe('chat: event conversations, delivery, resume, reads, notices, edits', (
   it('a removed participant leaves the room at once: no more messages reach their socket', async () => {
     const { event, people, host, conversationId } = await eventWithPeople(2);
     const [a, h] = await Promise.all([connect(people[0]!), connect(host)]);
+    // Heard by the host before the kick, so that the next message the host hears is the removal notice.
+    const heard = nextEvent<Json>(h, 'chat:message');
+    expect(await send(a, conversationId, 'before-kick', 'still here')).toMatchObject({ ok: true });
+    expect(await heard).toMatchObject({ clientId: 'before-kick' });
     const atA = record(a, 'chat:message');
     const announced = nextEvent<Json>(h, 'chat:message');
     const kick = await t.app.inject({
@@ -330,16 +337,28 @@ describe('chat: event conversations, delivery, resume, reads, notices, edits', (
       system: { type: 'removed', userId: people[0]!.userId },
     });
     expect((await conversationOf(event.id, people[0]!)).statusCode).toBe(404);
+    // Membership is checked before the retry lookup: someone removed learns nothing, not even of their own message.
+    expect(await send(a, conversationId, 'before-kick', 'still here')).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_FOUND' },
+    });
   });
 
   it('a cancelled event keeps its conversation readable and closed', async () => {
     const { event, people, host, conversationId } = await eventWithPeople(1);
+    const a = await connect(people[0]!);
+    const early = await send(a, conversationId, 'early', 'see you there');
+    expect(early).toMatchObject({ ok: true, data: { duplicate: false } });
     await t.app.inject({ method: 'DELETE', url: `/v1/events/${event.id}`, headers: host.headers });
     await settle();
-    const a = await connect(people[0]!);
     expect(await send(a, conversationId, 'late', 'anyone?')).toMatchObject({
       ok: false,
       error: { code: 'CONVERSATION_ARCHIVED' },
+    });
+    // A retry of a message stored before the cancellation still answers with that message.
+    expect(await send(a, conversationId, 'early', 'see you there')).toMatchObject({
+      ok: true,
+      data: { duplicate: true, message: { id: (early as Json).data.message.id } },
     });
     expect(((await conversationOf(event.id, people[0]!)).json() as Json).archived).toBe(true);
   });
@@ -403,5 +422,57 @@ describe('chat: event conversations, delivery, resume, reads, notices, edits', (
     expect((await emitAck(a, 'system:ping', {})).ok).toBe(true);
     await new Promise((r) => setTimeout(r, 200));
     expect(atB).toEqual([]);
+  });
+
+  // Last in the file: the subscriber it adds stays for the tests after it.
+  it('records chat.message_sent for each message: delivered at once while nobody subscribes, relayed to a subscriber', async () => {
+    const { people, conversationId } = await eventWithPeople(1);
+    const a = await connect(people[0]!);
+    const sentEvents = async (messageId: string) =>
+      (
+        await t.infra.database.db
+          .select()
+          .from(outboxEvents)
+          .where(eq(outboxEvents.topic, 'chat.message_sent'))
+      ).filter((e) => (e.payload as { messageId: string }).messageId === messageId);
+
+    const first = (await send(a, conversationId, 'evt-1', 'one')) as Json;
+    const [unheard] = await sentEvents(first.data.message.id);
+    expect(unheard).toMatchObject({
+      payload: {
+        conversationId,
+        messageId: first.data.message.id,
+        seq: first.data.message.seq,
+        senderId: people[0]!.userId,
+      },
+      actorId: people[0]!.userId,
+      attempts: 0,
+    });
+    expect(unheard!.dispatchedAt).toBeInstanceOf(Date);
+
+    const heard: DomainEvent<'chat.message_sent'>[] = [];
+    t.infra.outbox.subscribe('test.chat-sent', ['chat.message_sent'], async (e) => {
+      heard.push(e);
+    });
+    const second = (await send(a, conversationId, 'evt-2', 'two')) as Json;
+    // A retry writes no second event.
+    expect(await send(a, conversationId, 'evt-2', 'two')).toMatchObject({
+      ok: true,
+      data: { duplicate: true },
+    });
+    await settle();
+    expect(heard.map((e) => [e.payload, e.actorId])).toEqual([
+      [
+        {
+          conversationId,
+          messageId: second.data.message.id,
+          seq: second.data.message.seq,
+          senderId: people[0]!.userId,
+        },
+        people[0]!.userId,
+      ],
+    ]);
+    // Delivered by the relay (one attempt), not written as delivered.
+    expect(await sentEvents(second.data.message.id)).toMatchObject([{ attempts: 1, lastError: null }]);
   });
 });

@@ -30,6 +30,9 @@ describe('chat delivery across drops, a restart and a crash', () => {
   let databaseUrl: string | undefined;
   let port: number;
   let server: ReturnType<typeof spawnMoim>;
+  // Its own Redis keys, kept across its restarts: under the default prefix the per-IP signup counters of earlier
+  // runs (and of anything else on this Redis) are still there, and after a few runs signing up answers 429.
+  const redisPrefix = `moim:t:${randomBytes(4).toString('hex')}:`;
   const env = () => ({
     PORT: String(port),
     DATA_DIR: dataDir,
@@ -39,7 +42,7 @@ describe('chat delivery across drops, a restart and a crash', () => {
     ...(servicesMode
       ? {
           DATABASE_URL: databaseUrl!,
-          ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+          ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL, REDIS_PREFIX: redisPrefix } : {}),
         }
       : {}),
   });

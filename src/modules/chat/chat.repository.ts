@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import { queryRows, runPrepared, type Executor, type PreparedStatement } from '../../infra/db/database.js';
 import { users } from '../accounts/accounts.schema.js';
 import { conversationMembers, conversations, messages } from './chat.schema.js';
@@ -12,6 +12,12 @@ export interface MessageWithSender extends MessageRow {
   senderNickname: string | null;
   senderAvatarUrl: string | null;
 }
+
+/** What `chat_send` answers: the message stored (or found again), or the rule that refused it. */
+type SendStatus = 'sent' | 'duplicate' | 'not_found' | 'archived' | 'blocked';
+export type SendOutcome =
+  | { status: 'sent' | 'duplicate'; message: MessageWithSender }
+  | { status: Exclude<SendStatus, 'sent' | 'duplicate'> };
 
 export interface ConversationSummary {
   conversation: ConversationRow;
@@ -47,7 +53,7 @@ export class ChatRepository {
     return row;
   }
 
-  /** The statements of a send, built once (see `runPrepared`) on the first executor that needs them. */
+  /** The hot path's statements, built once (see `runPrepared`) on the first executor that needs them. */
   private prepared: ReturnType<typeof sendStatements> | undefined;
 
   private statements(exec: Executor): ReturnType<typeof sendStatements> {
@@ -382,53 +388,32 @@ export class ChatRepository {
   }
 
   /**
-   * What a send checks once it holds the conversation's lock, in one read taken after the lock: the sender's
-   * membership, the message an earlier attempt with the same client id made, and the sender's name for the
-   * broadcast. Undefined for someone who was never a member.
+   * A member's text message, in one statement: the `chat_send` function (migration 0014) locks the conversation,
+   * checks the sender after the lock, and writes the message with the next number, the conversation's counter,
+   * the sender's read position and the outbox event. Run on the database, not in a transaction: the statement is
+   * its own transaction, one round trip where BEGIN, four statements and COMMIT took six.
    */
-  async sendContext(
-    tx: Executor,
-    conversationId: string,
-    senderId: string,
-    clientId: string,
-  ): Promise<
-    | {
-        member: MemberRow;
-        sender: { nickname: string; avatarUrl: string | null };
-        existing: MessageRow | null;
-      }
-    | undefined
-  > {
-    const [row] = await runPrepared(this.statements(tx).sendContext, tx, {
-      conversationId,
-      senderId,
-      clientId,
-    });
-    return (
-      row && {
-        member: row.member,
-        sender: { nickname: row.nickname, avatarUrl: row.avatarUrl },
-        existing: row.existing,
-      }
-    );
-  }
-
-  /**
-   * A member's text message as number `conversation.lastSeq + 1`, in one statement that also moves the
-   * conversation's counter and the sender's read position to it. The caller holds the conversation's lock and read
-   * the row after taking it, so that number is free (the unique index on the number would refuse it otherwise).
-   */
-  async appendText(
-    tx: Executor,
-    conversation: ConversationRow,
-    values: { senderId: string; clientId: string; body: string },
-  ): Promise<MessageRow> {
-    const [row] = await runPrepared(this.statements(tx).appendText, tx, {
+  async send(
+    db: Executor,
+    values: {
+      conversationId: string;
+      senderId: string;
+      clientId: string;
+      body: string;
+      /** The outbox event's `dispatched_at` (see `Outbox.preDispatched`). */
+      dispatchedAt: Date | null;
+    },
+  ): Promise<SendOutcome> {
+    const [row] = await runPrepared(this.statements(db).send, db, {
       ...values,
-      conversationId: conversation.id,
-      seq: conversation.lastSeq + 1,
+      dispatchedAt: values.dispatchedAt?.toISOString() ?? null,
     });
-    return row!;
+    const { status, senderNickname, senderAvatarUrl, ...message } = row!;
+    // A refusal comes back with every message field null: only the status means anything then.
+    if (status === 'sent' || status === 'duplicate') {
+      return { status, message: { ...message, senderNickname, senderAvatarUrl } };
+    }
+    return { status };
   }
 
   async findByClientId(
@@ -552,7 +537,7 @@ export class ChatRepository {
 
 const p = sql.placeholder;
 
-/** The statements of a send, with placeholders for their values. */
+/** The statements of the hot path (a send, the conversation lock), with placeholders for their values. */
 function sendStatements(db: Executor) {
   const lock = db
     .select()
@@ -560,59 +545,24 @@ function sendStatements(db: Executor) {
     .where(eq(conversations.id, p('id')))
     .for('update')
     .prepare('chat_lock_conversation');
-  const sendContext = db
+  // The function returns the message as one composite column; each field is taken out of it and mapped by the
+  // table's own column, so the row has the JS types a select of `messages` gives (Dates, numbers).
+  const message = Object.fromEntries(
+    Object.entries(getTableColumns(messages)).map(([key, column]) => [
+      key,
+      sql`(s.message).${sql.identifier(column.name)}`.mapWith(column),
+    ]),
+  ) as { [K in keyof MessageRow]: SQL<MessageRow[K]> };
+  const send = db
     .select({
-      member: conversationMembers,
-      nickname: users.nickname,
-      avatarUrl: users.avatarUrl,
-      existing: messages,
+      status: sql<SendStatus>`s.status`,
+      ...message,
+      senderNickname: sql<string | null>`s.sender_nickname`,
+      senderAvatarUrl: sql<string | null>`s.sender_avatar_url`,
     })
-    .from(conversationMembers)
-    .innerJoin(users, eq(users.id, conversationMembers.userId))
-    .leftJoin(
-      messages,
-      and(
-        eq(messages.conversationId, conversationMembers.conversationId),
-        eq(messages.senderId, conversationMembers.userId),
-        eq(messages.clientId, p('clientId')),
-      ),
+    .from(
+      sql`chat_send(${p('conversationId')}::uuid, ${p('senderId')}::uuid, ${p('clientId')}::text, ${p('body')}::text, ${p('dispatchedAt')}::timestamptz) as s`,
     )
-    .where(
-      and(
-        eq(conversationMembers.conversationId, p('conversationId')),
-        eq(conversationMembers.userId, p('senderId')),
-      ),
-    )
-    .prepare('chat_send_context');
-  const counter = db.$with('counter').as(
-    db
-      .update(conversations)
-      .set({ lastSeq: sql`${p('seq')}` })
-      .where(eq(conversations.id, p('conversationId'))),
-  );
-  const readPosition = db.$with('read_position').as(
-    db
-      .update(conversationMembers)
-      .set({ lastReadSeq: sql`greatest(${conversationMembers.lastReadSeq}, ${p('seq')})` })
-      .where(
-        and(
-          eq(conversationMembers.conversationId, p('conversationId')),
-          eq(conversationMembers.userId, p('senderId')),
-        ),
-      ),
-  );
-  const appendText = db
-    .with(counter, readPosition)
-    .insert(messages)
-    .values({
-      conversationId: p('conversationId'),
-      seq: p('seq'),
-      senderId: p('senderId'),
-      clientId: p('clientId'),
-      kind: 'text',
-      body: p('body'),
-    })
-    .returning()
-    .prepare('chat_append_text');
-  return { lock, sendContext, appendText };
+    .prepare('chat_send');
+  return { lock, send };
 }

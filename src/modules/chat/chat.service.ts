@@ -1,10 +1,9 @@
 import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
-import type { TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
+import type { Outbox, TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { RealtimePublisher } from '../../infra/realtime/publisher.js';
 import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
-import type { BlockDirectory } from '../blocks/blocks.service.js';
 import { toMessage, type MessageView } from './chat.dto.js';
 import { canModerate, historyFloor } from './chat.policy.js';
 import type {
@@ -43,8 +42,9 @@ export class ChatService {
       db: Executor;
       clock: Clock;
       unitOfWork: UnitOfWork;
+      /** What a send, which writes its outbox event itself (`chat_send`), needs of the outbox. */
+      outbox: Pick<Outbox, 'preDispatched' | 'notePublished'>;
       realtime: RealtimePublisher;
-      blocks: BlockDirectory;
     },
   ) {}
 
@@ -93,56 +93,37 @@ export class ChatService {
         details: [{ path: '/body', message: 'must not be blank' }],
       });
     }
-    const result = await this.inTurn(conversationId, () =>
-      this.deps.unitOfWork(async (ctx) => {
-        // Four statements between BEGIN and COMMIT (a fifth, the block check, in direct conversations): lock, check,
-        // write, outbox. Every check reads after the lock, so a concurrent removal or retry that committed while
-        // this send waited for it is seen.
-        const conversation = await this.deps.repo.lockConversation(ctx.tx, conversationId);
-        const found =
-          conversation &&
-          (await this.deps.repo.sendContext(ctx.tx, conversationId, actor.userId, input.clientId));
-        if (!conversation || !found || found.member.leftAt !== null) {
-          throw new AppError('NOT_FOUND', 'No such conversation.');
-        }
-        const withSender = (row: MessageRow): MessageWithSender => ({
-          ...row,
-          senderNickname: found.sender.nickname,
-          senderAvatarUrl: found.sender.avatarUrl,
-        });
-        if (found.existing) return { message: toMessage(withSender(found.existing)), duplicate: true };
-        if (conversation.archivedAt) {
-          throw new AppError('CONVERSATION_ARCHIVED', 'This conversation is closed.');
-        }
-        await this.refuseBlockedDirect(ctx.tx, conversation, actor.userId);
-        const row = await this.deps.repo.appendText(ctx.tx, conversation, {
-          senderId: actor.userId,
-          clientId: input.clientId,
-          body,
-        });
-        await ctx.publish(
-          'chat.message_sent',
-          { conversationId, messageId: row.id, seq: row.seq, senderId: actor.userId },
-          actor.userId,
-        );
-        return { message: toMessage(withSender(row)), duplicate: false };
+    // One statement, its own transaction (see `ChatRepository.send`): the lock, every check after it, the message
+    // and its outbox event.
+    const dispatchedAt = this.deps.outbox.preDispatched('chat.message_sent');
+    const outcome = await this.inTurn(conversationId, () =>
+      this.deps.repo.send(this.deps.db, {
+        conversationId,
+        senderId: actor.userId,
+        clientId: input.clientId,
+        body,
+        dispatchedAt,
       }),
     );
-    // Everything the broadcast needs was read before the commit: nothing after it can fail and leave a stored
-    // message unannounced.
-    if (!result.duplicate) {
-      this.deps.realtime.emit(conversationRoom(conversationId), 'chat:message', result.message);
+    switch (outcome.status) {
+      case 'not_found':
+        throw new AppError('NOT_FOUND', 'No such conversation.');
+      case 'archived':
+        throw new AppError('CONVERSATION_ARCHIVED', 'This conversation is closed.');
+      case 'blocked':
+        throw new AppError('USER_BLOCKED', 'One of you has blocked the other.');
+      case 'duplicate':
+        return { message: toMessage(outcome.message), duplicate: true };
+      case 'sent':
+        break;
     }
-    return result;
-  }
-
-  /** A direct conversation takes no message while either of its two people has blocked the other. */
-  private async refuseBlockedDirect(exec: Executor, conversation: ConversationRow, senderId: string) {
-    if (conversation.kind !== 'direct' || !conversation.directKey) return;
-    const other = conversation.directKey.split(':').find((id) => id !== senderId);
-    if (other && (await this.deps.blocks.between(senderId, other, exec))) {
-      throw new AppError('USER_BLOCKED', 'One of you has blocked the other.');
-    }
+    // A subscriber takes the event: the relay learns of it here, as `unitOfWork` would have told it.
+    if (!dispatchedAt) this.deps.outbox.notePublished();
+    // Everything the broadcast needs came back with the commit: nothing after it can fail and leave a stored message
+    // unannounced.
+    const message = toMessage(outcome.message);
+    this.deps.realtime.emit(conversationRoom(conversationId), 'chat:message', message);
+    return { message, duplicate: false };
   }
 
   /** Everything after `afterSeq` (and what changed after change `sinceChange`), in order, at most 200 at a time. */

@@ -72,6 +72,25 @@ export interface OpenDatabaseOptions {
 const MIGRATION_LOCK_KEY = 727_274;
 const RETRYABLE_PG_CODES = new Set(['40001', '40P01']);
 
+/**
+ * Runs `fn` again (up to 5 times, after a short random pause) when PostgreSQL aborted it as a deadlock victim or a
+ * serialization failure: either way nothing of it was committed, and running it again is the documented remedy.
+ * For a transaction, or a single statement that is its own transaction (a server-side function).
+ */
+export async function retryingConflicts<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code =
+        (err as { code?: string; cause?: { code?: string } }).code ??
+        (err as { cause?: { code?: string } }).cause?.code;
+      if (attempt >= 5 || !code || !RETRYABLE_PG_CODES.has(code)) throw err;
+      await new Promise((r) => setTimeout(r, randomInt(5, 20) * attempt));
+    }
+  }
+}
+
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts);
 }
@@ -182,22 +201,10 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
   return {
     kind: 'postgres',
     db,
-    async transaction(fn, txOpts) {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await db.transaction(
-            fn,
-            txOpts?.isolationLevel ? { isolationLevel: txOpts.isolationLevel } : {},
-          );
-        } catch (err) {
-          const code =
-            (err as { code?: string; cause?: { code?: string } }).code ??
-            (err as { cause?: { code?: string } }).cause?.code;
-          if (attempt >= 5 || !code || !RETRYABLE_PG_CODES.has(code)) throw err;
-          await new Promise((r) => setTimeout(r, randomInt(5, 20) * attempt));
-        }
-      }
-    },
+    transaction: (fn, txOpts) =>
+      retryingConflicts(() =>
+        db.transaction(fn, txOpts?.isolationLevel ? { isolationLevel: txOpts.isolationLevel } : {}),
+      ),
     sqlExecutor: (tx) => executorOn(tx ?? db),
     async migrate() {
       const conn = await pool.connect();

@@ -1,5 +1,11 @@
 import { and, asc, desc, eq, getTableColumns, gt, isNull, lte, sql, type SQL } from 'drizzle-orm';
-import { queryRows, runPrepared, type Executor, type PreparedStatement } from '../../infra/db/database.js';
+import {
+  queryRows,
+  retryingConflicts,
+  runPrepared,
+  type Executor,
+  type PreparedStatement,
+} from '../../infra/db/database.js';
 import { users } from '../accounts/accounts.schema.js';
 import { conversationMembers, conversations, messages } from './chat.schema.js';
 
@@ -404,10 +410,12 @@ export class ChatRepository {
       dispatchedAt: Date | null;
     },
   ): Promise<SendOutcome> {
-    const [row] = await runPrepared(this.statements(db).send, db, {
-      ...values,
-      dispatchedAt: values.dispatchedAt?.toISOString() ?? null,
-    });
+    const [row] = await retryingConflicts(() =>
+      runPrepared(this.statements(db).send, db, {
+        ...values,
+        dispatchedAt: values.dispatchedAt?.toISOString() ?? null,
+      }),
+    );
     const { status, senderNickname, senderAvatarUrl, ...message } = row!;
     // A refusal comes back with every message field null: only the status means anything then.
     if (status === 'sent' || status === 'duplicate') {

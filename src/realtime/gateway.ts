@@ -176,27 +176,35 @@ export class Gateway {
     return io;
   }
 
-  /** Authenticates, then joins the socket's rooms (handshake hooks). */
+  /**
+   * Authenticates, joins the socket's rooms (handshake hooks), then authenticates again: a session revoked while
+   * the rooms were being joined is refused here, since its revocation could not reach a socket not yet connected.
+   * (The token's signature is remembered, so the second check is one session read.)
+   */
   private async handshake(socket: MoimSocket): Promise<void> {
     await this.authenticator?.(socket);
+    if (this.handshakeHooks.length === 0) return;
     for (const hook of this.handshakeHooks) await hook(socket);
+    await this.authenticator?.(socket);
   }
 
   /**
-   * Authenticates again once the socket is connected. A session revoked during the handshake sent its disconnect
-   * to a socket that was not yet in any room Socket.IO serves, so it must be caught here; checking once the socket
-   * is connected, rather than at the end of the handshake, also covers a revocation committed between that check
-   * and Socket.IO adding the socket. The token's signature is remembered, so this costs one session read.
+   * Authenticates once more right after Socket.IO has added the socket: a revocation that committed between the
+   * handshake's last check and that moment was sent to rooms the socket was not yet served in. Fails closed: when
+   * the check cannot be made (the database unreachable), the transport is closed, so the client reconnects and its
+   * next handshake decides (SERVICE_UNAVAILABLE until the database is back).
    */
   private async recheck(socket: MoimSocket, log: Logger): Promise<void> {
     try {
       await this.authenticator?.(socket);
     } catch (err) {
       if (!isAppError(err)) {
-        log.warn({ err }, 'socket session re-check failed');
+        log.warn({ err }, 'socket session re-check failed; closing the transport');
+        socket.conn.close();
         return;
       }
-      socket.emit('auth:expired', { reason: 'session_ended' });
+      const expired = (socket.data.accessExpiresAt ?? 0) <= this.deps.clock.now().getTime();
+      socket.emit('auth:expired', { reason: expired ? 'token_expired' : 'session_ended' });
       socket.disconnect(true);
     }
   }

@@ -98,6 +98,47 @@ describe('blocks: no direct messages and no presence between two people once one
     expect(again.ok).toBe(true);
   });
 
+  it("in a blocked direct conversation nobody can edit or say they are typing; deleting one's own message still works", async () => {
+    const [blocker, blocked] = await Promise.all([signUpWithEmail(t), signUpWithEmail(t)]);
+    const conversationId = ((await openDirect(blocked, blocker.userId)).json() as Json).id as string;
+    const [s, other] = await Promise.all([connect(blocked), connect(blocker)]);
+    const sent = (await emitAck<Json>(s, 'chat:send', {
+      conversationId,
+      clientId: 'e-1',
+      body: 'hi',
+    })) as Json;
+    const messageId = sent.data.message.id as string;
+    const message = (method: 'PATCH' | 'DELETE', payload?: Json) =>
+      t.app.inject({
+        method,
+        url: `/v1/conversations/${conversationId}/messages/${messageId}`,
+        headers: blocked.headers,
+        ...(payload ? { payload } : {}),
+      });
+
+    await block(blocker, blocked.userId);
+    const edited = await message('PATCH', { body: 'changed my mind' });
+    expect([edited.statusCode, (edited.json() as Json).code]).toEqual([403, 'USER_BLOCKED']);
+    const heard: Json[] = [];
+    other.on('chat:typing', (p: Json) => heard.push(p));
+    expect(await emitAck<Json>(s, 'chat:typing', { conversationId })).toMatchObject({
+      ok: false,
+      error: { code: 'USER_BLOCKED' },
+    });
+    // The blocker is held to the same: no message, no edit of their own.
+    const theirs = (await emitAck<Json>(other, 'chat:send', {
+      conversationId,
+      clientId: 'e-2',
+      body: 'still there?',
+    })) as Json;
+    expect(theirs).toMatchObject({ ok: false, error: { code: 'USER_BLOCKED' } });
+    const deleted = await message('DELETE');
+    expect(deleted.statusCode).toBe(200);
+    expect(deleted.json()).toMatchObject({ id: messageId, deleted: true });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(heard).toEqual([]);
+  });
+
   it("a blocked person does not see the blocker's presence, though they share an event", async () => {
     const event = await createEvent(t, { capacity: 10 });
     const [blocker, blocked, friend] = await Promise.all([

@@ -106,7 +106,7 @@ describe('rooms: joined before connect, left within a second', () => {
     for (const rooms of atConnection) expect(rooms).not.toContain(`user:${owner.userId}`);
   });
 
-  it('a session revoked while its socket is mid-handshake is closed as soon as it is connected', async () => {
+  it('a session revoked while its socket is mid-handshake is refused, not connected', async () => {
     const who = await signUpWithEmail(t);
     const hook = async (socket: { handshake: { auth: Record<string, unknown> } }) => {
       if (socket.handshake.auth.probe !== 'revoke-now') return;
@@ -125,6 +125,39 @@ describe('rooms: joined before connect, left within a second', () => {
       reconnection: false,
       forceNew: true,
       auth: { token: who.accessToken, probe: 'revoke-now' },
+    });
+    sockets.push(s);
+    const outcome = await new Promise<string>((resolve) => {
+      s.once('connect', () => resolve('connected'));
+      s.once('connect_error', (err: Error & { data?: Json }) => resolve(String(err.data?.code)));
+    });
+    expect(outcome).toBe('UNAUTHENTICATED');
+  });
+
+  it("a session revoked after the handshake's last check, before Socket.IO adds the socket, is closed once connected", async () => {
+    const who = await signUpWithEmail(t);
+    // A middleware added after the gateway's runs once its last check has passed, before the socket is added.
+    const hook = async (
+      socket: { handshake: { auth: Record<string, unknown> } },
+      next: (err?: Error) => void,
+    ) => {
+      if (socket.handshake.auth.probe !== 'revoke-late') return next();
+      const res = await t.app.inject({
+        method: 'DELETE',
+        url: `/v1/me/sessions/${who.sessionId}`,
+        headers: who.headers,
+      });
+      expect(res.statusCode).toBe(204);
+      // The revocation's disconnect runs now, while this socket is not yet connected: it cannot reach it.
+      await t.infra.outbox.drain();
+      next();
+    };
+    t.infra.gateway.server.use(hook as never);
+    const s = io(t.url, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      auth: { token: who.accessToken, probe: 'revoke-late' },
     });
     sockets.push(s);
     const told: Json[] = [];

@@ -14,7 +14,15 @@ export function createChatModule(infra: Infra, deps: { blocks: BlockDirectory })
   const repo = new ChatRepository();
   const db = database.db;
   const { blocks } = deps;
-  const chat = new ChatService({ repo, db, clock, unitOfWork: outbox.unitOfWork, outbox, realtime });
+  const chat = new ChatService({
+    repo,
+    db,
+    clock,
+    unitOfWork: outbox.unitOfWork,
+    outbox,
+    realtime,
+    blocks,
+  });
   const membership = new ChatMembership({ repo, db, unitOfWork: outbox.unitOfWork, realtime, chat, blocks });
   registerChatSockets(infra.gateway, chat);
 

@@ -315,6 +315,9 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ chat: ChatModule }> = async
       schema: {
         tags,
         summary: 'Edit my message',
+        description:
+          'Text messages only, my own. 403 `USER_BLOCKED` in a direct conversation while either person has ' +
+          'blocked the other; 409 `CONVERSATION_ARCHIVED` once the conversation is closed.',
         params: MessageParams,
         body: withExamples(Type.Object({ body: MessageBody }, { additionalProperties: false }), {
           body: 'See you at exit 3 instead!',

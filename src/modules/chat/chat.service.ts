@@ -2,6 +2,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
 import type { Outbox, TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { RealtimePublisher } from '../../infra/realtime/publisher.js';
+import type { BlockDirectory } from '../blocks/blocks.service.js';
 import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { toMessage, type MessageView } from './chat.dto.js';
@@ -45,8 +46,27 @@ export class ChatService {
       /** What a send, which writes its outbox event itself (`chat_send`), needs of the outbox. */
       outbox: Pick<Outbox, 'preDispatched' | 'notePublished'>;
       realtime: RealtimePublisher;
+      blocks: Pick<BlockDirectory, 'between'>;
     },
   ) {}
+
+  /**
+   * In a direct conversation, nothing new passes while either person has blocked the other: no message (checked
+   * inside `chat_send`), no edit, no typing notice. Deleting one's own message stays possible.
+   */
+  private async refuseBlockedDirect(exec: Executor, conversation: ConversationRow, userId: string) {
+    if (conversation.kind !== 'direct' || !conversation.directKey) return;
+    const other = conversation.directKey.split(':').find((id) => id !== userId);
+    if (other && (await this.deps.blocks.between(userId, other, exec))) {
+      throw new AppError('USER_BLOCKED', 'One of you has blocked the other.');
+    }
+  }
+
+  /** Whether the caller may tell the conversation they are typing (a member, and no block in a direct one). */
+  async typing(actor: Actor, conversationId: string): Promise<void> {
+    const { conversation } = await this.access(conversationId, actor.userId);
+    await this.refuseBlockedDirect(this.deps.db, conversation, actor.userId);
+  }
 
   /**
    * The tail of this process's sends per conversation. Sends into one conversation take its row lock one at a
@@ -220,12 +240,18 @@ export class ChatService {
         details: [{ path: '/body/body', message: 'must not be blank' }],
       });
     }
-    return this.change(actor, conversationId, messageId, (message) => {
-      if (message.senderId !== actor.userId)
-        throw new AppError('FORBIDDEN', 'You can edit only your own messages.');
-      if (message.kind !== 'text') throw new AppError('FORBIDDEN', 'This message cannot be edited.');
-      return { body: text, editedAt: this.deps.clock.now() };
-    });
+    return this.change(
+      actor,
+      conversationId,
+      messageId,
+      (message) => {
+        if (message.senderId !== actor.userId)
+          throw new AppError('FORBIDDEN', 'You can edit only your own messages.');
+        if (message.kind !== 'text') throw new AppError('FORBIDDEN', 'This message cannot be edited.');
+        return { body: text, editedAt: this.deps.clock.now() };
+      },
+      { refuseBlocked: true },
+    );
   }
 
   /** Deletes a message, leaving a tombstone: the sender deletes their own, admins anyone's. */
@@ -325,6 +351,7 @@ export class ChatService {
     conversationId: string,
     messageId: string,
     patch: (message: MessageRow, member: MemberRow) => Partial<MessageRow>,
+    opts: { refuseBlocked?: boolean } = {},
   ): Promise<MessageView> {
     const view = await this.deps.unitOfWork(async (ctx) => {
       const conversation = await this.deps.repo.lockConversation(ctx.tx, conversationId);
@@ -339,6 +366,7 @@ export class ChatService {
       if (message.deletedAt) throw new AppError('MESSAGE_DELETED', 'The message was deleted.');
       if (conversation.archivedAt)
         throw new AppError('CONVERSATION_ARCHIVED', 'This conversation is closed.');
+      if (opts.refuseBlocked) await this.refuseBlockedDirect(ctx.tx, conversation, actor.userId);
       const changed = await this.deps.repo.changeMessage(
         ctx.tx,
         conversationId,

@@ -87,7 +87,7 @@ export function registerChatSockets(gateway: Gateway, chat: ChatService): void {
     Type.Object({ conversationId: Uuid }, strict),
     async (ctx, p) => {
       const actor = socketActor(ctx);
-      await chat.access(p.conversationId, actor.userId);
+      await chat.typing(actor, p.conversationId);
       const seen = lastTyping.get(ctx.socket) ?? new Map<string, number>();
       lastTyping.set(ctx.socket, seen);
       const now = Date.now();

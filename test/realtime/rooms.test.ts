@@ -106,18 +106,23 @@ describe('rooms: joined before connect, left within a second', () => {
     for (const rooms of atConnection) expect(rooms).not.toContain(`user:${owner.userId}`);
   });
 
+  /** Revokes the session and delivers the revocation at once, while the socket is not yet connected. */
+  async function revokeNow(who: SignedUp): Promise<void> {
+    const res = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/me/sessions/${who.sessionId}`,
+      headers: who.headers,
+    });
+    expect(res.statusCode).toBe(204);
+    // The revocation's disconnect runs now, while the socket is not yet connected: it cannot reach it.
+    await t.infra.outbox.drain();
+  }
+
   it('a session revoked while its socket is mid-handshake is refused, not connected', async () => {
     const who = await signUpWithEmail(t);
     const hook = async (socket: { handshake: { auth: Record<string, unknown> } }) => {
       if (socket.handshake.auth.probe !== 'revoke-now') return;
-      const res = await t.app.inject({
-        method: 'DELETE',
-        url: `/v1/me/sessions/${who.sessionId}`,
-        headers: who.headers,
-      });
-      expect(res.statusCode).toBe(204);
-      // The revocation's disconnect runs now, while this socket is not yet connected: it cannot reach it.
-      await t.infra.outbox.drain();
+      await revokeNow(who);
     };
     t.infra.gateway.onHandshake(hook as never);
     const s = io(t.url, {
@@ -142,14 +147,7 @@ describe('rooms: joined before connect, left within a second', () => {
       next: (err?: Error) => void,
     ) => {
       if (socket.handshake.auth.probe !== 'revoke-late') return next();
-      const res = await t.app.inject({
-        method: 'DELETE',
-        url: `/v1/me/sessions/${who.sessionId}`,
-        headers: who.headers,
-      });
-      expect(res.statusCode).toBe(204);
-      // The revocation's disconnect runs now, while this socket is not yet connected: it cannot reach it.
-      await t.infra.outbox.drain();
+      await revokeNow(who);
       next();
     };
     t.infra.gateway.server.use(hook as never);

@@ -87,16 +87,17 @@ export function registerChatSockets(gateway: Gateway, chat: ChatService): void {
     Type.Object({ conversationId: Uuid }, strict),
     async (ctx, p) => {
       const actor = socketActor(ctx);
-      await chat.typing(actor, p.conversationId);
       const seen = lastTyping.get(ctx.socket) ?? new Map<string, number>();
       lastTyping.set(ctx.socket, seen);
       const now = Date.now();
-      if (now - (seen.get(p.conversationId) ?? 0) >= TYPING_EVERY_MS) {
-        seen.set(p.conversationId, now);
-        ctx.socket.volatile
-          .to(conversationRoom(p.conversationId))
-          .emit('chat:typing', { conversationId: p.conversationId, userId: actor.userId });
-      }
+      // Dropped before any read: only a notice that passed the checks opens the 2 s window, and a dropped one
+      // relays nothing, so the membership and block reads run at most once per window.
+      if (now - (seen.get(p.conversationId) ?? 0) < TYPING_EVERY_MS) return {};
+      await chat.typing(actor, p.conversationId);
+      seen.set(p.conversationId, now);
+      ctx.socket.volatile
+        .to(conversationRoom(p.conversationId))
+        .emit('chat:typing', { conversationId: p.conversationId, userId: actor.userId });
       return {};
     },
     { rateLimit: { limit: 10, windowMs: 2_000 } },

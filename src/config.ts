@@ -299,6 +299,11 @@ export const ENV = {
     default: '90000',
     parse: int(300, 3_600_000),
   },
+  CHAT_SEARCH_INDEX_SWEEP_MS: {
+    doc: 'How often a node that wrote chat messages moves their pending search-index entries into the index, off the send path.',
+    default: '2000',
+    parse: int(100, 600_000),
+  },
   PRESENCE_SWEEP_MS: {
     doc: 'How often each node looks for stale entries left by a dead node and announces those people offline.',
     default: '15000',
@@ -513,6 +518,7 @@ export interface Config {
     accessLogDays: number;
     accessLogFlushMs: number;
   };
+  chat: { searchIndexSweepMs: number };
   presence: { heartbeatMs: number; staleMs: number; sweepMs: number };
   discovery: { maxRadiusKm: number; mapMaxPins: number };
   sms:
@@ -652,6 +658,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       accessLogDays: p.LOCATION_ACCESS_LOG_DAYS,
       accessLogFlushMs: p.LOCATION_ACCESS_LOG_FLUSH_SECONDS * 1000,
     },
+    chat: { searchIndexSweepMs: p.CHAT_SEARCH_INDEX_SWEEP_MS },
     presence: {
       heartbeatMs: p.PRESENCE_HEARTBEAT_MS,
       staleMs: p.PRESENCE_STALE_MS,

@@ -22,6 +22,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     infra.outbox.start();
     await app.listen({ host: config.http.host, port: config.http.port });
     app.modules.presence.start();
+    app.modules.chat.searchIndex.start();
     await app.modules.locations.start();
   } catch (err) {
     await infra.close();
@@ -44,6 +45,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       infra.lifecycle.draining = true;
       await new Promise((r) => setTimeout(r, config.http.shutdownDrainMs));
       app.modules.presence.stop();
+      app.modules.chat.searchIndex.stop();
       const steps = new ShutdownSteps(logger, deadline);
       await steps.run('location flush', () => app.modules.locations.stop());
       const stopGrace = holdIdleConnections(app.server, SHUTDOWN_GRACE_MS);

@@ -1,8 +1,9 @@
 import { eq } from 'drizzle-orm';
-import { beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { outboxEvents } from '../../src/infra/outbox/outbox.schema.js';
 import type { DomainEvent } from '../../src/shared/domain-events.js';
-import type { TestApp } from '../helpers/app.js';
+import { servicesMode, type TestApp } from '../helpers/app.js';
 import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
 import { createEvent, join } from '../helpers/events.js';
 import type { Json } from '../helpers/http.js';
@@ -288,6 +289,53 @@ describe('chat: event conversations, delivery, resume, reads, notices, edits', (
     expect(await search('러닝')).toEqual(['러닝화 챙기세요', '한강 러닝 좋아요']);
     expect(await search('%_')).toEqual(['100%_literal']);
     expect(await search('nothing')).toEqual([]);
+  });
+
+  it("moves the search index's pending entries into the index off the send path, one node at a time", async () => {
+    const { people, host, conversationId } = await eventWithPeople(1);
+    const a = await connect(people[0]!);
+    const { repo, searchIndex } = t.app.modules.chat;
+    const merges = vi.spyOn(repo, 'sweepSearchIndex');
+    try {
+      await searchIndex.sweep();
+      merges.mockClear();
+      // Nothing written since: no query at all.
+      expect(await searchIndex.sweep()).toBe(0);
+      expect(merges).not.toHaveBeenCalled();
+
+      await send(a, conversationId, 'idx-1', '주말 등산 코스 추천');
+      const pages = await searchIndex.sweep();
+      expect(merges).toHaveBeenCalledTimes(1);
+      // The pending list held this send's entries. On PostgreSQL an autoanalyze may have merged them first.
+      expect(pages).toBeGreaterThanOrEqual(servicesMode ? 0 : 1);
+      const found = await t.app.inject({
+        url: `/v1/conversations/${conversationId}/search?q=${encodeURIComponent('등산 코스')}`,
+        headers: host.headers,
+      });
+      expect((found.json() as Json).items.map((m: Json) => m.body)).toEqual(['주말 등산 코스 추천']);
+
+      if (servicesMode) {
+        // Another node is merging (it holds the sweep's lock): this one skips instead of waiting, and tries again.
+        const other = new pg.Client({ connectionString: t.databaseUrl });
+        await other.connect();
+        try {
+          await other.query('begin');
+          await other.query('select pg_advisory_xact_lock(727275)');
+          await send(a, conversationId, 'idx-2', '산 정상에서 만나요');
+          merges.mockClear();
+          expect(await searchIndex.sweep()).toBe(0);
+          expect(await merges.mock.results[0]!.value).toBeNull();
+          await other.query('commit');
+          await searchIndex.sweep();
+          expect(merges).toHaveBeenCalledTimes(2);
+          expect(await merges.mock.results[1]!.value).not.toBeNull();
+        } finally {
+          await other.end();
+        }
+      }
+    } finally {
+      merges.mockRestore();
+    }
   });
 
   it('with history since joining, a newcomer sees only what was said after they joined', async () => {

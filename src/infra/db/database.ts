@@ -72,6 +72,11 @@ export interface OpenDatabaseOptions {
 const MIGRATION_LOCK_KEY = 727_274;
 const RETRYABLE_PG_CODES = new Set(['40001', '40P01']);
 
+/** PostgreSQL's SQLSTATE of a failed query, whether the driver's error came bare or wrapped by drizzle. */
+export function pgErrorCode(err: unknown): string | undefined {
+  return (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
+}
+
 /**
  * Runs `fn` again (up to 5 times, after a short random pause) when PostgreSQL aborted it as a deadlock victim or a
  * serialization failure: either way nothing of it was committed, and running it again is the documented remedy.
@@ -82,9 +87,7 @@ export async function retryingConflicts<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      const code =
-        (err as { code?: string; cause?: { code?: string } }).code ??
-        (err as { cause?: { code?: string } }).cause?.code;
+      const code = pgErrorCode(err);
       if (attempt >= 5 || !code || !RETRYABLE_PG_CODES.has(code)) throw err;
       await new Promise((r) => setTimeout(r, randomInt(5, 20) * attempt));
     }

@@ -4,16 +4,24 @@ import { ChatRepository } from './chat.repository.js';
 import { ChatService } from './chat.service.js';
 import { registerChatSockets } from './chat.sockets.js';
 import { ChatMembership } from './membership.service.js';
+import { SearchIndexUpkeep } from './search-index.service.js';
 
 /**
- * Chat: the services, the socket events, and the outbox subscribers that open a conversation for every event
- * (and group) and keep its members in step with the people going (and the group's members).
+ * Chat: the services, the socket events, the search index's upkeep (started with the server), and the outbox
+ * subscribers that open a conversation for every event (and group) and keep its members in step with the people
+ * going (and the group's members).
  */
 export function createChatModule(infra: Infra, deps: { blocks: BlockDirectory }) {
   const { database, outbox, realtime, clock } = infra;
   const repo = new ChatRepository();
   const db = database.db;
   const { blocks } = deps;
+  const searchIndex = new SearchIndexUpkeep({
+    repo,
+    db,
+    logger: infra.logger,
+    intervalMs: infra.config.chat.searchIndexSweepMs,
+  });
   const chat = new ChatService({
     repo,
     db,
@@ -22,6 +30,7 @@ export function createChatModule(infra: Infra, deps: { blocks: BlockDirectory })
     outbox,
     realtime,
     blocks,
+    searchIndex,
   });
   const membership = new ChatMembership({ repo, db, unitOfWork: outbox.unitOfWork, realtime, chat, blocks });
   registerChatSockets(infra.gateway, chat);
@@ -77,7 +86,7 @@ export function createChatModule(infra: Infra, deps: { blocks: BlockDirectory })
     await membership.archive(ctx, { groupId: e.payload.groupId });
   });
 
-  return { repo, chat, membership };
+  return { repo, chat, membership, searchIndex };
 }
 
 export type ChatModule = ReturnType<typeof createChatModule>;

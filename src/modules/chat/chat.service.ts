@@ -7,6 +7,7 @@ import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
 import { toMessage, type MessageView } from './chat.dto.js';
 import { canModerate, historyFloor } from './chat.policy.js';
+import type { SearchIndexUpkeep } from './search-index.service.js';
 import type {
   ChatRepository,
   ConversationRow,
@@ -47,6 +48,7 @@ export class ChatService {
       outbox: Pick<Outbox, 'preDispatched' | 'notePublished'>;
       realtime: RealtimePublisher;
       blocks: Pick<BlockDirectory, 'between'>;
+      searchIndex: Pick<SearchIndexUpkeep, 'written'>;
     },
   ) {}
 
@@ -139,6 +141,7 @@ export class ChatService {
     }
     // A subscriber takes the event: the relay learns of it here, as `unitOfWork` would have told it.
     if (!dispatchedAt) this.deps.outbox.notePublished();
+    this.deps.searchIndex.written();
     // Everything the broadcast needs came back with the commit: nothing after it can fail and leave a stored message
     // unannounced.
     const message = toMessage(outcome.message);
@@ -240,7 +243,7 @@ export class ChatService {
         details: [{ path: '/body/body', message: 'must not be blank' }],
       });
     }
-    return this.change(
+    const edited = await this.change(
       actor,
       conversationId,
       messageId,
@@ -252,6 +255,8 @@ export class ChatService {
       },
       { refuseBlocked: true },
     );
+    this.deps.searchIndex.written();
+    return edited;
   }
 
   /** Deletes a message, leaving a tombstone: the sender deletes their own, admins anyone's. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'socket.io-client';
 import type { ClientSpec, Scenario, WorkerContext } from '../lib/socket-protocol.js';
 
@@ -65,6 +66,12 @@ export function createScenario(ctx: WorkerContext): Scenario {
    * back to back, then ten into the next: a burst pattern that measures row-lock queueing, not the rate.)
    */
   let order: Client[] = [];
+  /**
+   * Client ids are unique per round, not just per worker: the same people send in every round, and a client id
+   * they used in an earlier round makes Moim answer with that round's message (a retry, as it should), whose old
+   * sequence number then stretched the conversation's range over messages nobody was sent this round.
+   */
+  const clientIdPrefix = randomBytes(6).toString('base64url');
 
   const push = (client: Client, seq: number) => {
     if (client.n === client.seqs.length) {
@@ -101,7 +108,7 @@ export function createScenario(ctx: WorkerContext): Scenario {
       'chat:send',
       {
         conversationId,
-        clientId: `w${ctx.workerId}m${no}`,
+        clientId: `${clientIdPrefix}-w${ctx.workerId}m${no}`,
         body: `${t0.toFixed(3)} ${client.spec.index}${PAD}`,
       },
       (res: { ok: boolean; data?: { message: { seq: number } }; error?: { code: string } }) => {

@@ -1,4 +1,6 @@
+import { inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userPresence } from '../../src/modules/presence/presence.schema.js';
 import { buildTestApp, servicesMode, type TestApp } from '../helpers/app.js';
 import { signUpWithEmail, type SignedUp } from '../helpers/accounts.js';
 import { createEvent, join } from '../helpers/events.js';
@@ -103,6 +105,28 @@ describe('presence: online, last seen, only for people who share a group or even
     ).json() as Json;
     const byUser = Object.fromEntries((list.items as Json[]).map((p) => [p.userId, p.online]));
     expect(byUser).toEqual({ [host.userId]: false, [friend.userId]: true });
+  });
+
+  it("a heartbeat refreshes every socket of the node in one pass and moves each person's last seen forward", async () => {
+    const { host, friend } = await pair();
+    await connect(host);
+    await connect(friend);
+    await connect(friend);
+    const lastSeen = async () => {
+      const rows = await t.infra.database.db
+        .select()
+        .from(userPresence)
+        .where(inArray(userPresence.userId, [host.userId, friend.userId]));
+      return Object.fromEntries(rows.map((r) => [r.userId, r.lastSeenAt.getTime()]));
+    };
+    const before = await lastSeen();
+    await new Promise((r) => setTimeout(r, 20));
+    await t.app.modules.presence.service.heartbeat();
+    const after = await lastSeen();
+    for (const who of [host, friend]) {
+      expect(after[who.userId]).toBeGreaterThan(before[who.userId]!);
+      expect(((await presenceOf(host, who.userId)).json() as Json).online).toBe(true);
+    }
   });
 
   it.runIf(servicesMode)('is the same on every node (Redis)', async () => {

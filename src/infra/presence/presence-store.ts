@@ -102,17 +102,41 @@ return 0
 `;
 
 /**
- * Refreshes one socket's heartbeat if its entry is still there (0 when a sweeper took it: the caller re-adds it
- * only if the socket is still connected, so a socket that just disconnected is not brought back).
- * KEYS: the person's set, the index. ARGV: socket id, now, user id, key TTL.
+ * Refreshes the heartbeats of a batch of sockets, each only if its entry is still there (0 when a sweeper took
+ * it: the caller re-adds it only if the socket is still connected, so a socket that just disconnected is not
+ * brought back). One call per batch: a heartbeat covers every socket of the node.
+ * KEYS: the index, then each socket's person's set. ARGV: now, key TTL, then each socket's id and person.
+ * Returns 1 (renewed) or 0 (gone) per socket.
  */
 const RENEW = `
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[3])
-return 1
+local now, ttl = ARGV[1], ARGV[2]
+local out = {}
+for i = 2, #KEYS do
+  local socket, user = ARGV[2 * i - 1], ARGV[2 * i]
+  if redis.call('ZSCORE', KEYS[i], socket) then
+    redis.call('ZADD', KEYS[i], now, socket)
+    redis.call('PEXPIRE', KEYS[i], ttl)
+    redis.call('ZADD', KEYS[1], 'GT', now, user)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
 `;
+
+/** Sockets per `RENEW` call: each call holds Redis for about a millisecond, so other clients' commands interleave. */
+const RENEW_BATCH = 1_000;
+
+interface ScriptClient extends Redis {
+  presenceRenew(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  presenceRemove(numKeys: number, ...args: (string | number)[]): Promise<number>;
+}
+
+/** In a pipeline a defined command queues, and its reply comes with the pipeline's `exec`. */
+interface ScriptPipeline {
+  presenceSweepOne(numKeys: number, ...args: (string | number)[]): ScriptPipeline;
+}
 
 /**
  * Every node: a sorted set per person (socket id → last heartbeat, ms), and an index of everyone with an entry
@@ -122,13 +146,22 @@ export class RedisPresenceStore implements PresenceStore {
   /** Keys outlive staleness by far, so a sweeper finds a dead node's entries; this only bounds forgotten keys. */
   private readonly keyTtlMs: number;
 
+  private readonly redis: ScriptClient;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
     private readonly clock: Clock,
     private readonly staleMs: number,
   ) {
     this.keyTtlMs = Math.max(10 * staleMs, 3_600_000);
+    // Defined once per connection; ioredis then sends EVALSHA, not the script's text with every call.
+    this.redis = redis as ScriptClient;
+    if (typeof this.redis.presenceRenew !== 'function') {
+      redis.defineCommand('presenceRenew', { lua: RENEW });
+      redis.defineCommand('presenceRemove', { lua: REMOVE });
+      redis.defineCommand('presenceSweepOne', { lua: SWEEP_ONE });
+    }
   }
 
   private key(userId: string): string {
@@ -155,7 +188,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   async remove(userId: string, socketId: string): Promise<boolean> {
     const cutoff = this.clock.now().getTime() - this.staleMs;
-    const res = await this.redis.eval(REMOVE, 2, this.key(userId), this.index, socketId, cutoff, userId);
+    const res = await this.redis.presenceRemove(2, this.key(userId), this.index, socketId, cutoff, userId);
     return Number(res) === 1;
   }
 
@@ -169,14 +202,18 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async renew(entries: SocketEntry[]): Promise<SocketEntry[]> {
-    if (entries.length === 0) return [];
     const now = this.clock.now().getTime();
-    const pipeline = this.redis.pipeline();
-    for (const { userId, socketId } of entries) {
-      pipeline.eval(RENEW, 2, this.key(userId), this.index, socketId, now, userId, this.keyTtlMs);
+    const lost: SocketEntry[] = [];
+    for (let i = 0; i < entries.length; i += RENEW_BATCH) {
+      const batch = entries.slice(i, i + RENEW_BATCH);
+      const keys = [this.index, ...batch.map((e) => this.key(e.userId))];
+      const args = batch.flatMap((e) => [e.socketId, e.userId]);
+      const renewed = await this.redis.presenceRenew(keys.length, ...keys, now, this.keyTtlMs, ...args);
+      batch.forEach((e, j) => {
+        if (Number(renewed[j]) === 0) lost.push(e);
+      });
     }
-    const res = (await pipeline.exec()) ?? [];
-    return entries.filter((_, i) => res[i]?.[0] === null && Number(res[i]?.[1]) === 0);
+    return lost;
   }
 
   async sweep(limit = 5_000): Promise<Departure[]> {
@@ -189,7 +226,13 @@ export class RedisPresenceStore implements PresenceStore {
       seen += candidates.length;
       const pipeline = this.redis.pipeline();
       for (const userId of candidates)
-        pipeline.eval(SWEEP_ONE, 2, this.key(userId), this.index, cutoff, userId);
+        (pipeline as unknown as ScriptPipeline).presenceSweepOne(
+          2,
+          this.key(userId),
+          this.index,
+          cutoff,
+          userId,
+        );
       const res = (await pipeline.exec()) ?? [];
       candidates.forEach((userId, i) => {
         const last = res[i]?.[1];

@@ -10,7 +10,8 @@ type Payload<E extends EventName> = Parameters<ServerToClientEvents[E]>[0];
 /**
  * How services reach connected clients, from any process. On an API node it goes through the local Socket.IO
  * server (and its Redis adapter to the other nodes); in a worker, which has no sockets, through the Redis
- * emitter to every node. Delivery is best effort: clients recover anything durable from the database.
+ * emitter to every node. Delivery is best effort: clients recover anything durable from the database. Operations
+ * run at the end of the current event-loop turn, in order.
  */
 export interface RealtimePublisher {
   /** Emits to every socket in `rooms`, except those also in one of `except` (e.g. the user rooms of people blocked). */
@@ -42,14 +43,27 @@ export function createRealtimePublisher(
       }));
     return undefined;
   };
+  // Every operation waits for the end of the current turn of the event loop (setImmediate) and then runs in the
+  // order given. A socket handler's acknowledgement therefore leaves before the fan-out its work caused: when a
+  // burst of database answers arrives at once, each sender hears back before the broadcasts (one frame per member
+  // of each room) are written. Order among operations is kept: a kick's system message still goes out before the
+  // sockets leave the room.
+  const queue: (() => void)[] = [];
+  const flush = () => {
+    for (let i = 0; i < queue.length; i++) queue[i]!();
+    queue.length = 0;
+  };
   const run = (what: string, fn: (t: NonNullable<ReturnType<typeof target>>) => void) => {
-    const t = target();
-    if (!t) return;
-    try {
-      fn(t);
-    } catch (err) {
-      logger.warn({ err, what }, 'realtime publish failed');
-    }
+    if (queue.length === 0) setImmediate(flush);
+    queue.push(() => {
+      const t = target();
+      if (!t) return;
+      try {
+        fn(t);
+      } catch (err) {
+        logger.warn({ err, what }, 'realtime publish failed');
+      }
+    });
   };
   return {
     emit(rooms, event, payload, opts) {

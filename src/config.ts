@@ -289,6 +289,11 @@ export const ENV = {
     default: '1',
     parse: int(1, 3600),
   },
+  CHAT_SEARCH_INDEX_SWEEP_MS: {
+    doc: 'How often a node that wrote chat messages moves their pending search-index entries into the index, off the send path.',
+    default: '2000',
+    parse: int(100, 600_000),
+  },
   PRESENCE_HEARTBEAT_MS: {
     doc: 'How often each node refreshes the presence entries (and last-seen times) of the sockets it holds.',
     default: '30000',
@@ -298,11 +303,6 @@ export const ENV = {
     doc: 'A socket whose node has not refreshed it for this long (the node died) no longer counts as online.',
     default: '90000',
     parse: int(300, 3_600_000),
-  },
-  CHAT_SEARCH_INDEX_SWEEP_MS: {
-    doc: 'How often a node that wrote chat messages moves their pending search-index entries into the index, off the send path.',
-    default: '2000',
-    parse: int(100, 600_000),
   },
   PRESENCE_SWEEP_MS: {
     doc: 'How often each node looks for stale entries left by a dead node and announces those people offline.',

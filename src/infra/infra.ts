@@ -145,6 +145,8 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
       await jobs
         .stop(Math.max(100, timeout - (Date.now() - started) - 1000))
         .catch((err: unknown) => logger.warn({ err }, 'job queue stop failed'));
+      // The relay's last emits may still be queued for the end of this turn; Redis must still be there for them.
+      realtime.flush();
       redis?.disconnect();
       await database.close();
     },

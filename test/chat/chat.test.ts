@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm';
 import pg from 'pg';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { ADVISORY_LOCKS } from '../../src/infra/db/database.js';
 import { outboxEvents } from '../../src/infra/outbox/outbox.schema.js';
 import type { DomainEvent } from '../../src/shared/domain-events.js';
 import { servicesMode, type TestApp } from '../helpers/app.js';
@@ -320,7 +321,7 @@ describe('chat: event conversations, delivery, resume, reads, notices, edits', (
         await other.connect();
         try {
           await other.query('begin');
-          await other.query('select pg_advisory_xact_lock(727275)');
+          await other.query('select pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.chatSearchIndexSweep]);
           await send(a, conversationId, 'idx-2', '산 정상에서 만나요');
           merges.mockClear();
           expect(await searchIndex.sweep()).toBe(0);

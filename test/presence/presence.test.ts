@@ -119,6 +119,8 @@ describe('presence: online, last seen, only for people who share a group or even
         .where(inArray(userPresence.userId, [host.userId, friend.userId]));
       return Object.fromEntries(rows.map((r) => [r.userId, r.lastSeenAt.getTime()]));
     };
+    // Each connect writes a last-seen time shortly after the client sees `connect`.
+    await expect.poll(async () => Object.keys(await lastSeen()).length).toBe(2);
     const before = await lastSeen();
     await new Promise((r) => setTimeout(r, 20));
     await t.app.modules.presence.service.heartbeat();

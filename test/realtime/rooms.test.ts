@@ -114,8 +114,10 @@ describe('rooms: joined before connect, left within a second', () => {
       headers: who.headers,
     });
     expect(res.statusCode).toBe(204);
-    // The revocation's disconnect runs now, while the socket is not yet connected: it cannot reach it.
+    // The revocation's disconnect runs now (the publisher runs it at the end of this turn: wait for that), while
+    // the socket is not yet connected: it cannot reach it.
     await t.infra.outbox.drain();
+    await new Promise((r) => setImmediate(r));
   }
 
   it('a session revoked while its socket is mid-handshake is refused, not connected', async () => {

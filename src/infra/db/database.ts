@@ -69,7 +69,12 @@ export interface OpenDatabaseOptions {
   loadDataDir?: Blob;
 }
 
-const MIGRATION_LOCK_KEY = 727_274;
+/** Every advisory lock the application takes, in one place so that no two share a key. */
+export const ADVISORY_LOCKS = {
+  migrations: 727_274,
+  /** One node at a time merges the chat search index's pending list (`ChatRepository.sweepSearchIndex`). */
+  chatSearchIndexSweep: 727_275,
+} as const;
 const RETRYABLE_PG_CODES = new Set(['40001', '40P01']);
 
 /** PostgreSQL's SQLSTATE of a failed query, whether the driver's error came bare or wrapped by drizzle. */
@@ -212,11 +217,11 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
     async migrate() {
       const conn = await pool.connect();
       try {
-        await conn.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+        await conn.query('select pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
         try {
           await migratePg(drizzlePg(conn), { migrationsFolder: MIGRATIONS_DIR });
         } finally {
-          await conn.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+          await conn.query('select pg_advisory_unlock($1)', [ADVISORY_LOCKS.migrations]);
         }
       } finally {
         conn.release();

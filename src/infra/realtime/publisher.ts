@@ -27,6 +27,8 @@ export interface RealtimePublisher {
   leave(room: string, rooms: string | string[]): void;
   /** Makes every socket in `room` join `rooms`. */
   join(room: string, rooms: string | string[]): void;
+  /** Runs what is queued now rather than at the end of the turn (before Redis closes at shutdown). */
+  flush(): void;
 }
 
 export function createRealtimePublisher(
@@ -46,20 +48,20 @@ export function createRealtimePublisher(
   // Every operation waits for the end of the current turn of the event loop (setImmediate) and then runs in the
   // order given. A socket handler's acknowledgement therefore leaves before the fan-out its work caused: when a
   // burst of database answers arrives at once, each sender hears back before the broadcasts (one frame per member
-  // of each room) are written. Order among operations is kept: a kick's system message still goes out before the
-  // sockets leave the room.
-  const queue: (() => void)[] = [];
+  // of each room) are written. Order among operations is kept: a removal's room-leave still goes before its system
+  // message, and a revocation's notice before the disconnect.
+  let queue: (() => void)[] = [];
   const flush = () => {
-    for (let i = 0; i < queue.length; i++) queue[i]!();
-    queue.length = 0;
+    const batch = queue;
+    queue = [];
+    for (const op of batch) op();
   };
   const run = (what: string, fn: (t: NonNullable<ReturnType<typeof target>>) => void) => {
     if (queue.length === 0) setImmediate(flush);
     queue.push(() => {
-      const t = target();
-      if (!t) return;
       try {
-        fn(t);
+        const t = target();
+        if (t) fn(t);
       } catch (err) {
         logger.warn({ err, what }, 'realtime publish failed');
       }
@@ -81,6 +83,7 @@ export function createRealtimePublisher(
     join(room, rooms) {
       run('join', (t) => t.in(room).socketsJoin(rooms));
     },
+    flush,
   };
 }
 

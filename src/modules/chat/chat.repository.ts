@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, getTableColumns, gt, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import {
+  ADVISORY_LOCKS,
   queryRows,
   retryingConflicts,
   runPrepared,
@@ -553,15 +554,13 @@ export class ChatRepository {
   async sweepSearchIndex(db: Executor): Promise<number | null> {
     const [row] = await queryRows<{ pages: string | number | null }>(
       db,
-      sql`select case when pg_try_advisory_xact_lock(${SEARCH_INDEX_SWEEP_LOCK_KEY})
+      sql`select case when pg_try_advisory_xact_lock(${ADVISORY_LOCKS.chatSearchIndexSweep})
         then gin_clean_pending_list('messages_body_trgm_idx'::regclass) end as pages`,
     );
-    return row?.pages === null || row?.pages === undefined ? null : Number(row.pages);
+    const pages = row?.pages ?? null;
+    return pages === null ? null : Number(pages);
   }
 }
-
-/** One node at a time merges the search index's pending list; the others skip instead of queueing on its lock. */
-const SEARCH_INDEX_SWEEP_LOCK_KEY = 727_275;
 
 const p = sql.placeholder;
 

@@ -1,5 +1,5 @@
 import { inArray, sql } from 'drizzle-orm';
-import { queryRows, type Executor } from '../../infra/db/database.js';
+import { queryRows, retryingConflicts, type Executor } from '../../infra/db/database.js';
 import { users } from '../accounts/accounts.schema.js';
 import { userPresence } from './presence.schema.js';
 
@@ -18,15 +18,20 @@ export class PresenceRepository {
       ids.push(userId);
       times.push(at.getTime());
     }
-    await queryRows(
-      db,
-      sql`insert into ${userPresence} (user_id, last_seen_at)
-          select u.id, to_timestamp(u.ms / 1000.0)
-          from unnest(${`{${ids.join(',')}}`}::uuid[], ${`{${times.join(',')}}`}::bigint[]) as u(id, ms)
-          join ${users} on ${users.id} = u.id
-          on conflict (user_id) do update
-          set last_seen_at = greatest(${userPresence.lastSeenAt}, excluded.last_seen_at)`,
-      'presence_touch',
+    // Rows locked in id order: two nodes' heartbeats (or a heartbeat and a disconnect's write) over the same people
+    // wait for each other instead of deadlocking; a deadlock would still be retried.
+    await retryingConflicts(() =>
+      queryRows(
+        db,
+        sql`insert into ${userPresence} (user_id, last_seen_at)
+            select u.id, to_timestamp(u.ms / 1000.0)
+            from unnest(${`{${ids.join(',')}}`}::uuid[], ${`{${times.join(',')}}`}::bigint[]) as u(id, ms)
+            join ${users} on ${users.id} = u.id
+            order by u.id
+            on conflict (user_id) do update
+            set last_seen_at = greatest(${userPresence.lastSeenAt}, excluded.last_seen_at)`,
+        'presence_touch',
+      ),
     );
   }
 

@@ -2,9 +2,9 @@ import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
 import type { Outbox, TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { RealtimePublisher } from '../../infra/realtime/publisher.js';
-import type { BlockDirectory } from '../blocks/blocks.service.js';
 import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
+import type { BlockDirectory } from '../blocks/blocks.service.js';
 import { toMessage, type MessageView } from './chat.dto.js';
 import { canModerate, historyFloor } from './chat.policy.js';
 import type { SearchIndexUpkeep } from './search-index.service.js';
@@ -117,16 +117,19 @@ export class ChatService {
     }
     // One statement, its own transaction (see `ChatRepository.send`): the lock, every check after it, the message
     // and its outbox event.
-    const dispatchedAt = this.deps.outbox.preDispatched('chat.message_sent');
-    const outcome = await this.inTurn(conversationId, () =>
-      this.deps.repo.send(this.deps.db, {
+    // The event's delivery time is taken when the send's turn comes, not before it queued, so it never precedes
+    // the message's own `created_at`.
+    let dispatchedAt: Date | null = null;
+    const outcome = await this.inTurn(conversationId, () => {
+      dispatchedAt = this.deps.outbox.preDispatched('chat.message_sent');
+      return this.deps.repo.send(this.deps.db, {
         conversationId,
         senderId: actor.userId,
         clientId: input.clientId,
         body,
         dispatchedAt,
-      }),
-    );
+      });
+    });
     switch (outcome.status) {
       case 'not_found':
         throw new AppError('NOT_FOUND', 'No such conversation.');

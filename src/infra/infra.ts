@@ -122,7 +122,11 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     presence: redis
       ? new RedisPresenceStore(redis, config.redis.prefix, clock, config.presence.staleMs)
       : new MemoryPresenceStore(),
-    locations: redis ? new RedisLocationStore(redis, config.redis.prefix) : new MemoryLocationStore(),
+    locations: redis
+      ? new RedisLocationStore(redis, config.redis.prefix, clock, {
+          writeBatchMs: config.locations.writeBatchMs,
+        })
+      : new MemoryLocationStore(),
     jobs,
     outbox,
     files: new LocalFileStore(config.files.dir),

@@ -1,5 +1,7 @@
-import { distanceMeters, type Point } from '../../shared/geo.js';
+import type { Point } from '../../shared/geo.js';
+import type { Clock } from '../clock.js';
 import type { Redis } from '../redis.js';
+import { PositionGrid } from './position-grid.js';
 
 /**
  * Live positions, by layer (`event:<id>`, `group:<id>`, `nearby`), across every node (Redis) or in this process
@@ -15,7 +17,8 @@ export interface LocationStore {
   /** The registered shares of a person (those past their end included: callers check `endsAtMs`). */
   sharesOf(userId: string): Promise<ShareEntry[]>;
   /**
-   * Stores a batch of positions at `atMs`, one command round trip (writes are coalesced by the caller). A shared
+   * Stores a batch of positions, one command round trip (writes are coalesced by the caller). A single-process
+   * store stamps them `atMs`; a shared one with its own clock, so no two nodes' clocks are ever compared. A shared
    * store also drops the positions of people over the per-person limit across nodes; answers how many it dropped.
    */
   write(batch: PositionWrite[], atMs: number): Promise<number>;
@@ -45,25 +48,26 @@ export interface PositionWrite {
   layer: string;
   lat: number;
   lng: number;
-  /** Whose position it is, and when the node accepted it: the per-person limit across nodes counts these. */
+  /** Whose position it is: the per-person limit across nodes counts these. */
   userId: string;
-  acceptedAtMs: number;
 }
 
 /**
- * The per-person update limit, enforced by each node on arrival (the ack) and, across nodes, by the shared store
- * on write: at most UPDATE_BURST at once, refilled at UPDATES_PER_SECOND.
+ * The per-person update limit: one update a second, no bursts. An update may arrive up to UPDATE_EARLY_MS before
+ * its second is up (timers and networks jitter), and the next one pays that back (GCRA, the generic cell rate
+ * algorithm): never two updates within 800 ms, at most n + 1 in any n seconds, and one a second on average over
+ * any span. Each node enforces it on arrival (the ack); the shared store again across nodes on write.
  */
-export const UPDATES_PER_SECOND = 1;
-export const UPDATE_BURST = 3;
+export const UPDATE_INTERVAL_MS = 1_000;
+export const UPDATE_EARLY_MS = 200;
 
+/** Positions are shared by every answer that holds them (and by a node's mirror): never changed once made. */
 export interface StoredPosition {
   share: ShareEntry;
   lat: number;
   lng: number;
+  /** In this node's clock. */
   updatedAtMs: number;
-  /** Filled by `nearby`: metres from its centre. */
-  distanceM?: number;
   /** `updatedAtMs` as ISO text, made once by the first frame that shows it. */
   updatedAtIso?: string;
 }
@@ -86,24 +90,34 @@ function decodeShare(shareId: string, raw: string): ShareEntry | null {
   };
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Memory: one process. The nearby layer is indexed by a grid of ~1 km cells; other layers are small maps.
-
-const CELL_DEG = 0.01;
-const cellOf = (lat: number, lng: number) => `${Math.floor(lat / CELL_DEG)}:${Math.floor(lng / CELL_DEG)}`;
-
-interface MemPosition {
-  lat: number;
-  lng: number;
-  at: number;
-  cell: string;
+/**
+ * The `count` positions of `grid` nearest to `centre` within `radiusM`, updated after `freshAfterMs`; stale ones
+ * are forgotten on the way, not kept hidden.
+ */
+function nearest(
+  grid: PositionGrid<StoredPosition>,
+  centre: Point,
+  radiusM: number,
+  count: number,
+  freshAfterMs: number,
+): StoredPosition[] {
+  const found: { pos: StoredPosition; d: number }[] = [];
+  grid.within(centre, radiusM, (id, pos, d) => {
+    if (pos.updatedAtMs <= freshAfterMs) grid.delete(id);
+    else found.push({ pos, d });
+  });
+  found.sort((a, b) => a.d - b.d);
+  if (found.length > count) found.length = count;
+  return found.map((f) => f.pos);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Memory: one process. Each layer is a grid of positions.
 
 export class MemoryLocationStore implements LocationStore {
   private readonly shares = new Map<string, ShareEntry>();
   private readonly byUser = new Map<string, Set<string>>();
-  private readonly layers = new Map<string, Map<string, MemPosition>>();
-  private readonly grids = new Map<string, Map<string, Set<string>>>();
+  private readonly layers = new Map<string, PositionGrid<StoredPosition>>();
 
   async putShare(share: ShareEntry): Promise<void> {
     this.shares.set(share.shareId, share);
@@ -123,7 +137,13 @@ export class MemoryLocationStore implements LocationStore {
   }
 
   async updateShares(shares: ShareEntry[]): Promise<void> {
-    for (const share of shares) if (this.shares.has(share.shareId)) this.shares.set(share.shareId, share);
+    for (const share of shares) {
+      if (!this.shares.has(share.shareId)) continue;
+      this.shares.set(share.shareId, share);
+      const grid = this.layers.get(share.layer);
+      const pos = grid?.get(share.shareId);
+      if (pos) grid!.put(share.shareId, { share, lat: pos.lat, lng: pos.lng, updatedAtMs: pos.updatedAtMs });
+    }
   }
 
   async sharesOf(userId: string): Promise<ShareEntry[]> {
@@ -138,34 +158,24 @@ export class MemoryLocationStore implements LocationStore {
   /** One process: its own limit on arrival is the whole limit, so nothing is dropped here. */
   async write(batch: PositionWrite[], atMs: number): Promise<number> {
     for (const w of batch) {
-      if (!this.shares.has(w.shareId)) continue;
-      let layer = this.layers.get(w.layer);
-      if (!layer) this.layers.set(w.layer, (layer = new Map<string, MemPosition>()));
-      const cell = cellOf(w.lat, w.lng);
-      const prev = layer.get(w.shareId);
-      if (prev && prev.cell !== cell) this.grid(w.layer).get(prev.cell)?.delete(w.shareId);
-      if (!prev || prev.cell !== cell) {
-        const grid = this.grid(w.layer);
-        let ids = grid.get(cell);
-        if (!ids) grid.set(cell, (ids = new Set()));
-        ids.add(w.shareId);
-      }
-      if (prev) {
-        prev.lat = w.lat;
-        prev.lng = w.lng;
-        prev.at = atMs;
-        prev.cell = cell;
-      } else layer.set(w.shareId, { lat: w.lat, lng: w.lng, at: atMs, cell });
+      const share = this.shares.get(w.shareId);
+      if (!share) continue;
+      let grid = this.layers.get(w.layer);
+      if (!grid) this.layers.set(w.layer, (grid = new PositionGrid()));
+      grid.put(w.shareId, { share, lat: w.lat, lng: w.lng, updatedAtMs: atMs });
     }
     return 0;
   }
 
   async layer(layer: string, freshAfterMs: number, limit: number): Promise<StoredPosition[]> {
+    const grid = this.layers.get(layer);
+    if (!grid) return [];
     const out: StoredPosition[] = [];
-    for (const [id, p] of this.layers.get(layer) ?? []) {
-      const found = this.fresh(layer, id, p, freshAfterMs);
-      if (found) out.push(found);
+    for (const [id, pos] of grid.entries()) {
+      if (pos.updatedAtMs <= freshAfterMs) grid.delete(id);
+      else out.push(pos);
     }
+    if (grid.size === 0) this.layers.delete(layer);
     out.sort((a, b) => b.updatedAtMs - a.updatedAtMs);
     return out.slice(0, limit);
   }
@@ -177,107 +187,72 @@ export class MemoryLocationStore implements LocationStore {
     count: number,
     freshAfterMs: number,
   ): Promise<StoredPosition[]> {
-    const positions = this.layers.get(layer);
-    const grid = this.grids.get(layer);
-    if (!positions || !grid) return [];
-    const dLat = radiusM / 111_320;
-    const dLng = radiusM / (111_320 * Math.max(0.01, Math.cos((centre.lat * Math.PI) / 180)));
-    const out: StoredPosition[] = [];
-    for (
-      let i = Math.floor((centre.lat - dLat) / CELL_DEG);
-      i <= Math.floor((centre.lat + dLat) / CELL_DEG);
-      i++
-    ) {
-      for (
-        let j = Math.floor((centre.lng - dLng) / CELL_DEG);
-        j <= Math.floor((centre.lng + dLng) / CELL_DEG);
-        j++
-      ) {
-        for (const id of grid.get(`${i}:${j}`) ?? []) {
-          const p = positions.get(id);
-          if (!p) continue;
-          const found = this.fresh(layer, id, p, freshAfterMs);
-          if (!found) continue;
-          const d = distanceMeters(centre, p);
-          if (d > radiusM) continue;
-          found.distanceM = d;
-          out.push(found);
-        }
-      }
-    }
-    out.sort((a, b) => a.distanceM! - b.distanceM!);
-    return out.slice(0, count);
-  }
-
-  private fresh(layer: string, id: string, p: MemPosition, freshAfterMs: number): StoredPosition | null {
-    const share = this.shares.get(id);
-    if (!share || p.at <= freshAfterMs) {
-      // Stale positions are forgotten, not kept hidden.
-      this.dropPosition(layer, id);
-      return null;
-    }
-    return { share, lat: p.lat, lng: p.lng, updatedAtMs: p.at };
-  }
-
-  private grid(layer: string): Map<string, Set<string>> {
-    let grid = this.grids.get(layer);
-    if (!grid) this.grids.set(layer, (grid = new Map<string, Set<string>>()));
-    return grid;
+    const grid = this.layers.get(layer);
+    return grid ? nearest(grid, centre, radiusM, count, freshAfterMs) : [];
   }
 
   private dropPosition(layer: string, shareId: string): void {
-    const positions = this.layers.get(layer);
-    const p = positions?.get(shareId);
-    if (!p) return;
-    positions!.delete(shareId);
-    const ids = this.grids.get(layer)?.get(p.cell);
-    ids?.delete(shareId);
-    if (ids?.size === 0) this.grids.get(layer)!.delete(p.cell);
-    if (positions!.size === 0) {
-      this.layers.delete(layer);
-      this.grids.delete(layer);
-    }
+    const grid = this.layers.get(layer);
+    if (grid?.delete(shareId) && grid.size === 0) this.layers.delete(layer);
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Redis: every node. Keys (under the deployment prefix): `loc:meta` hash shareId → share (registered shares),
 // `loc:user:<id>` set of a person's share ids, `loc:geo:<layer>` GEO set and `loc:seen:<layer>` sorted set of
-// update times. Scripts keep each batch and each query to one round trip, and make a write for a share that was
-// removed a no-op (Redis runs a script atomically, so "stop" and a late write cannot interleave).
+// update times, `loc:gone:<layer>` sorted set of shares removed in the last GONE_KEEP_MS, `loc:rate:<person>`
+// the per-person limit's state, `loc:epoch` when this data set began. Scripts keep each batch and each query to
+// one round trip, and make a write for a share that was removed a no-op (Redis runs a script atomically, so
+// "stop" and a late write cannot interleave).
+//
+// Every time in Redis is Redis's own (TIME): nodes' clocks may differ by seconds, and comparing them would make
+// one node's people look stale to another or trip the limit across nodes. Each script adds ARGV[2], the offset of
+// the node's Clock from the real time (0 in production; tests move a manual clock), and the node converts the
+// times it reads back to its own clock by the difference it measured on the same answer.
+
+/** How long removals are listed for mirrors; a mirror that has not caught up for half of it starts over. */
+const GONE_KEEP_MS = 10 * 60_000;
+/** Positions a mirror reads per round trip while catching up. */
+const CHANGES_PAGE = 20_000;
+/** How often a mirror forgets positions that went stale where no query looked. */
+const MIRROR_SWEEP_MS = 10_000;
+/** Positions per write script call (a call's arguments are passed on the stack). */
+const WRITE_CHUNK = 2_000;
+/** Shares read per HMGET. */
+const READ_CHUNK = 5_000;
+/** The write batch's own delay, and Redis's, on top of what a node lets an update come early. */
+const WRITE_DELAY_SLACK_MS = 250;
+
+const NOW = `
+local p = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
+`;
+const ms = (v: string) => `string.format('%.0f', ${v})`;
 
 // The write also enforces the per-person limit across nodes: each node limits what it accepts, but a person with
-// devices on two nodes could otherwise be stored twice as often. A token bucket per person (`loc:rate:<id>`,
-// "tokens:time", expiring once it would be full again) is charged once per batch for each person in it, at the
-// time the node accepted the update; a person over the limit has this batch's positions dropped (the ack has
-// gone already). One node's writes never trip it: a node writes a subset of what its own bucket accepted, at the
-// same times. Returns how many positions were dropped by the limit.
-const WRITE_SCRIPT = `
-local p = ARGV[1]
-local now = ARGV[2]
-local perSec = tonumber(ARGV[3])
-local burst = tonumber(ARGV[4])
+// devices on two nodes could otherwise be stored twice as often. The same GCRA as on arrival, keyed per person
+// (`loc:rate:<id>` holds the theoretical arrival time), is charged once per batch for each person in it, at
+// Redis's time; the tolerance adds the write batch's delay, so one node's writes (a subset of what it accepted,
+// at most a batch late) never trip it. A person over the limit has this batch's positions dropped (the ack has
+// gone already). Returns how many positions were dropped.
+const WRITE_SCRIPT = `${NOW}
+local interval = tonumber(ARGV[3])
+local tolerance = tonumber(ARGV[4])
 local allowed = {}
 local dropped = 0
-for i = 5, #ARGV, 6 do
+for i = 5, #ARGV, 5 do
   local id = ARGV[i]
   local uid = ARGV[i + 4]
   local ok = allowed[uid]
   if ok == nil then
-    local t = tonumber(ARGV[i + 5])
     local key = p .. 'loc:rate:' .. uid
-    local raw = redis.call('GET', key)
-    local tokens = burst
-    local at = t
-    if raw then
-      local sep = string.find(raw, ':', 1, true)
-      at = tonumber(string.sub(raw, sep + 1))
-      tokens = math.min(burst, tonumber(string.sub(raw, 1, sep - 1)) + math.max(0, t - at) / 1000 * perSec)
-      if t > at then at = t end
+    local tat = tonumber(redis.call('GET', key) or '0')
+    ok = now >= tat - tolerance
+    if ok then
+      tat = math.max(tat, now) + interval
+      redis.call('SET', key, ${ms('tat')}, 'PX', ${ms('tat - now')})
     end
-    ok = tokens >= 1
-    if ok then tokens = tokens - 1 end
-    redis.call('SET', key, tostring(tokens) .. ':' .. tostring(at), 'PX', math.ceil(burst / perSec * 1000) + 1000)
     allowed[uid] = ok
   end
   if not ok then
@@ -291,49 +266,67 @@ end
 return dropped
 `;
 
-// Both queries first forget stale positions of the layer (bounded per call), then answer
-// [id, lng, lat, updatedAt, distance or '']… flattened, for registered shares only (the caller knows the shares).
-const PRUNE = `
-local p = ARGV[1]
-local geo = p .. 'loc:geo:' .. ARGV[2]
-local seen = p .. 'loc:seen:' .. ARGV[2]
-local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', ARGV[3], 'LIMIT', 0, 500)
+// Removal is listed in the layer's `gone` set, so other nodes' mirrors drop the position on their next catch-up.
+const REMOVE_SCRIPT = `${NOW}
+for i = 3, #ARGV, 3 do
+  local id, uid, layer = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  redis.call('HDEL', p .. 'loc:meta', id)
+  redis.call('SREM', p .. 'loc:user:' .. uid, id)
+  redis.call('ZREM', p .. 'loc:geo:' .. layer, id)
+  redis.call('ZREM', p .. 'loc:seen:' .. layer, id)
+  local gone = p .. 'loc:gone:' .. layer
+  redis.call('ZADD', gone, now, id)
+  redis.call('ZREMRANGEBYSCORE', gone, '-inf', ${ms(`now - ${GONE_KEEP_MS}`)})
+end
+return 0
+`;
+
+// Both reads first forget stale positions of the layer ARGV[3] (older than ARGV[4] ms; bounded per call).
+const PRUNE = `${NOW}
+local geo = p .. 'loc:geo:' .. ARGV[3]
+local seen = p .. 'loc:seen:' .. ARGV[3]
+local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', ${ms('now - tonumber(ARGV[4])')}, 'LIMIT', 0, 500)
 if #stale > 0 then
   redis.call('ZREM', seen, unpack(stale))
   redis.call('ZREM', geo, unpack(stale))
 end
 `;
 
-const NEARBY_SCRIPT = `${PRUNE}
-local res = redis.call('GEOSEARCH', geo, 'FROMLONLAT', ARGV[4], ARGV[5], 'BYRADIUS', ARGV[6], 'm', 'ASC', 'COUNT', ARGV[7], 'WITHCOORD', 'WITHDIST')
-local out = {}
-for _, r in ipairs(res) do
-  if redis.call('HEXISTS', p .. 'loc:meta', r[1]) == 1 then
-    out[#out + 1] = r[1]
-    out[#out + 1] = r[3][1]
-    out[#out + 1] = r[3][2]
-    out[#out + 1] = redis.call('ZSCORE', seen, r[1]) or '0'
-    out[#out + 1] = r[2]
-  end
-end
-return out
-`;
-
+// A small layer (an event's, a group's), most recent first: {now, {id, lng, lat, updatedAt}…}.
 const LAYER_SCRIPT = `${PRUNE}
-local ids = redis.call('ZREVRANGEBYSCORE', seen, '+inf', '(' .. ARGV[3], 'WITHSCORES', 'LIMIT', 0, ARGV[4])
+local ids = redis.call('ZREVRANGEBYSCORE', seen, '+inf', '(' .. ${ms('now - tonumber(ARGV[4])')}, 'WITHSCORES', 'LIMIT', 0, ARGV[5])
 local out = {}
 for i = 1, #ids, 2 do
-  local id = ids[i]
-  local pos = redis.call('GEOPOS', geo, id)[1]
-  if pos and redis.call('HEXISTS', p .. 'loc:meta', id) == 1 then
-    out[#out + 1] = id
+  local pos = redis.call('GEOPOS', geo, ids[i])[1]
+  if pos then
+    out[#out + 1] = ids[i]
     out[#out + 1] = pos[1]
     out[#out + 1] = pos[2]
     out[#out + 1] = ids[i + 1]
-    out[#out + 1] = ''
   end
 end
-return out
+return {now, out}
+`;
+
+// A mirror's catch-up: the positions written at or after ARGV[5] (skipping ARGV[6] of them, at most ARGV[7]) and
+// the shares removed since: {now, epoch, how many read, {id, lng, lat, updatedAt}…, {removed id}…}. Only
+// registered shares have positions (removal deletes them in the same script that lists it), so none is checked.
+const CHANGES_SCRIPT = `${PRUNE}
+redis.call('SET', p .. 'loc:epoch', ${ms('now')}, 'NX')
+local epoch = redis.call('GET', p .. 'loc:epoch')
+local changed = redis.call('ZRANGEBYSCORE', seen, ARGV[5], '+inf', 'WITHSCORES', 'LIMIT', ARGV[6], ARGV[7])
+local out = {}
+for i = 1, #changed, 2 do
+  local pos = redis.call('GEOPOS', geo, changed[i])[1]
+  if pos then
+    out[#out + 1] = changed[i]
+    out[#out + 1] = pos[1]
+    out[#out + 1] = pos[2]
+    out[#out + 1] = changed[i + 1]
+  end
+end
+local removed = redis.call('ZRANGEBYSCORE', p .. 'loc:gone:' .. ARGV[3], ARGV[5], '+inf')
+return {now, epoch, #changed / 2, out, removed}
 `;
 
 const UPDATE_SHARES_SCRIPT = `
@@ -344,37 +337,83 @@ end
 return 0
 `;
 
+type Flat = (string | number)[];
 type ScriptClient = Redis & {
   locUpdateShares(...args: string[]): Promise<unknown>;
   locWrite(...args: (string | number)[]): Promise<number>;
-  locNearby(...args: (string | number)[]): Promise<string[]>;
-  locLayer(...args: (string | number)[]): Promise<string[]>;
+  locRemove(...args: (string | number)[]): Promise<unknown>;
+  locLayer(...args: (string | number)[]): Promise<[number, string[]]>;
+  locChanges(...args: (string | number)[]): Promise<[number, string, number, string[], string[]]>;
 };
 
 /** Decoded shares kept per node: a share never changes once made, so only its removal matters (checked in Redis). */
 const SHARE_CACHE_MAX = 200_000;
+
+/**
+ * A node's copy of a layer's positions, kept up to date from Redis by catch-ups (what was written or removed
+ * since the last one), so that its nearby queries are answered in memory: one catch-up per tick serves every
+ * subscriber of the node, instead of one GEOSEARCH per subscriber (or cell) whose answers cost more to decode
+ * than the positions that changed.
+ */
+interface Mirror {
+  layer: string;
+  grid: PositionGrid<StoredPosition>;
+  /** Read positions written at or after this (Redis time), skipping `skip` of them (a page cut at that time). */
+  cursor: number;
+  skip: number;
+  epoch: string | null;
+  /** When (this node's clock) the last catch-up answered. */
+  caughtUpAt: number;
+  sweptAt: number;
+  staleMs: number;
+  /** The catch-up running now, and whether callers may still join it (it was started in their turn). */
+  running?: { promise: Promise<void>; open: boolean };
+  /** The catch-up queued behind it, which every later caller joins. */
+  queued?: Promise<void>;
+}
 
 export class RedisLocationStore implements LocationStore {
   private readonly redis: ScriptClient;
   private readonly shares = new Map<string, ShareEntry>();
   /** When a cached share that looked ended was last read again. */
   private readonly reread = new Map<string, number>();
+  private readonly mirrors = new Map<string, Mirror>();
+  /** Redis's clock minus this node's, as last measured. */
+  private skew = 0;
 
   constructor(
     redis: Redis,
     private readonly prefix: string,
+    private readonly clock: Clock,
+    private readonly opts: {
+      writeBatchMs: number;
+      /** The machine's clock; tests set it to play a node whose clock is off. */
+      wallClock?: () => number;
+    },
   ) {
     this.redis = redis as ScriptClient;
-    if (typeof this.redis.locWrite !== 'function') {
+    if (typeof this.redis.locChanges !== 'function') {
       redis.defineCommand('locWrite', { numberOfKeys: 0, lua: WRITE_SCRIPT });
-      redis.defineCommand('locNearby', { numberOfKeys: 0, lua: NEARBY_SCRIPT });
+      redis.defineCommand('locRemove', { numberOfKeys: 0, lua: REMOVE_SCRIPT });
       redis.defineCommand('locLayer', { numberOfKeys: 0, lua: LAYER_SCRIPT });
+      redis.defineCommand('locChanges', { numberOfKeys: 0, lua: CHANGES_SCRIPT });
       redis.defineCommand('locUpdateShares', { numberOfKeys: 0, lua: UPDATE_SHARES_SCRIPT });
     }
   }
 
   private key(suffix: string): string {
     return `${this.prefix}loc:${suffix}`;
+  }
+
+  /** The node clock's offset from the real time, which the scripts add to Redis's (see above). */
+  private offset(): number {
+    return this.clock.now().getTime() - (this.opts.wallClock ?? Date.now)();
+  }
+
+  /** Measures the skew from a script's `now` as its answer arrives. */
+  private measured(redisNow: number): number {
+    this.skew = redisNow - this.clock.now().getTime();
+    return this.skew;
   }
 
   async putShare(share: ShareEntry): Promise<void> {
@@ -389,17 +428,12 @@ export class RedisLocationStore implements LocationStore {
 
   async removeShares(shares: Pick<ShareEntry, 'shareId' | 'userId' | 'layer'>[]): Promise<void> {
     if (shares.length === 0) return;
-    const multi = this.redis.multi();
+    const args: (string | number)[] = [this.prefix, this.offset()];
     for (const s of shares) {
-      this.shares.delete(s.shareId);
-      this.reread.delete(s.shareId);
-      multi
-        .hdel(this.key('meta'), s.shareId)
-        .srem(this.key(`user:${s.userId}`), s.shareId)
-        .zrem(this.key(`geo:${s.layer}`), s.shareId)
-        .zrem(this.key(`seen:${s.layer}`), s.shareId);
+      this.forget(s.shareId, s.layer);
+      args.push(s.shareId, s.userId, s.layer);
     }
-    await multi.exec();
+    await this.redis.locRemove(...args);
   }
 
   async updateShares(shares: ShareEntry[]): Promise<void> {
@@ -424,15 +458,48 @@ export class RedisLocationStore implements LocationStore {
     return out;
   }
 
-  async write(batch: PositionWrite[], atMs: number): Promise<number> {
+  async write(batch: PositionWrite[]): Promise<number> {
     if (batch.length === 0) return 0;
-    const args: (string | number)[] = [this.prefix, atMs, UPDATES_PER_SECOND, UPDATE_BURST];
-    for (const w of batch) args.push(w.shareId, w.layer, w.lng, w.lat, w.userId, w.acceptedAtMs);
-    return this.redis.locWrite(...args);
+    const tolerance = UPDATE_EARLY_MS + this.opts.writeBatchMs + WRITE_DELAY_SLACK_MS;
+    const head = [this.prefix, this.offset(), UPDATE_INTERVAL_MS, tolerance];
+    // Calls of at most WRITE_CHUNK positions, each person's all in one (the limit charges a person once a call).
+    const byPerson = new Map<string, PositionWrite[]>();
+    for (const w of batch) {
+      const list = byPerson.get(w.userId);
+      if (list) list.push(w);
+      else byPerson.set(w.userId, [w]);
+    }
+    const calls: (string | number)[][] = [];
+    let args: (string | number)[] = [...head];
+    for (const writes of byPerson.values()) {
+      if (args.length > head.length && (args.length - head.length) / 5 + writes.length > WRITE_CHUNK) {
+        calls.push(args);
+        args = [...head];
+      }
+      for (const w of writes) args.push(w.shareId, w.layer, w.lng, w.lat, w.userId);
+    }
+    calls.push(args);
+    const dropped = await Promise.all(calls.map((c) => this.redis.locWrite(...c)));
+    return dropped.reduce((sum, n) => sum + n, 0);
   }
 
   async layer(layer: string, freshAfterMs: number, limit: number): Promise<StoredPosition[]> {
-    return this.decode(await this.redis.locLayer(this.prefix, layer, freshAfterMs, limit));
+    const staleMs = this.clock.now().getTime() - freshAfterMs;
+    const [now, flat] = await this.redis.locLayer(this.prefix, this.offset(), layer, staleMs, limit);
+    const skew = this.measured(now);
+    await this.learnShares(flat);
+    const out: StoredPosition[] = [];
+    for (let i = 0; i + 3 < flat.length; i += 4) {
+      const share = this.shares.get(flat[i]!);
+      if (!share) continue;
+      out.push({
+        share,
+        lng: Number(flat[i + 1]),
+        lat: Number(flat[i + 2]),
+        updatedAtMs: Number(flat[i + 3]) - skew,
+      });
+    }
+    return out;
   }
 
   async nearby(
@@ -442,44 +509,144 @@ export class RedisLocationStore implements LocationStore {
     count: number,
     freshAfterMs: number,
   ): Promise<StoredPosition[]> {
-    return this.decode(
-      await this.redis.locNearby(this.prefix, layer, freshAfterMs, centre.lng, centre.lat, radiusM, count),
-    );
+    let mirror = this.mirrors.get(layer);
+    if (!mirror) {
+      mirror = {
+        layer,
+        grid: new PositionGrid(),
+        cursor: 0,
+        skip: 0,
+        epoch: null,
+        caughtUpAt: 0,
+        sweptAt: 0,
+        staleMs: 0,
+      };
+      this.mirrors.set(layer, mirror);
+    }
+    mirror.staleMs = Math.max(mirror.staleMs, this.clock.now().getTime() - freshAfterMs);
+    await this.caughtUp(mirror);
+    return nearest(mirror.grid, centre, radiusM, count, freshAfterMs);
   }
 
-  private async decode(flat: string[]): Promise<StoredPosition[]> {
+  /**
+   * Resolves once a catch-up that reached Redis after this call has finished, so a share removed before the call
+   * (on any node) is never shown. Callers in one turn (a tick's queries) share one catch-up.
+   */
+  private caughtUp(m: Mirror): Promise<void> {
+    if (m.queued) return m.queued;
+    if (m.running?.open) return m.running.promise;
+    if (!m.running) return this.startCatchUp(m);
+    const queued = m.running.promise
+      .catch(() => undefined)
+      .then(() => {
+        m.queued = undefined;
+        return this.startCatchUp(m);
+      });
+    m.queued = queued;
+    return queued;
+  }
+
+  private startCatchUp(m: Mirror): Promise<void> {
+    const run = { open: true, promise: Promise.resolve() };
+    run.promise = this.catchUp(m).finally(() => {
+      if (m.running === run) m.running = undefined;
+    });
+    m.running = run;
+    queueMicrotask(() => (run.open = false));
+    return run.promise;
+  }
+
+  private async catchUp(m: Mirror): Promise<void> {
+    const local = this.clock.now().getTime();
+    // Removals are listed for GONE_KEEP_MS: a mirror that missed part of that list must start over.
+    if (m.caughtUpAt > 0 && local - m.caughtUpAt > GONE_KEEP_MS / 2) this.restart(m);
+    for (;;) {
+      const [now, epoch, read, flat, removed] = await this.redis.locChanges(
+        this.prefix,
+        this.offset(),
+        m.layer,
+        m.staleMs,
+        m.cursor,
+        m.skip,
+        CHANGES_PAGE,
+      );
+      const skew = this.measured(now);
+      // Another data set (Redis was emptied), or Redis's clock went back past the cursor: start over.
+      if ((m.epoch !== null && epoch !== m.epoch) || now < m.cursor) {
+        this.restart(m);
+        m.epoch = epoch;
+        continue;
+      }
+      m.epoch = epoch;
+      for (const id of removed) {
+        m.grid.delete(id);
+        this.shares.delete(id);
+      }
+      await this.learnShares(flat);
+      for (let i = 0; i + 3 < flat.length; i += 4) {
+        const id = flat[i]!;
+        const share = this.shares.get(id);
+        if (!share) m.grid.delete(id);
+        else {
+          m.grid.put(id, {
+            share,
+            lng: Number(flat[i + 1]),
+            lat: Number(flat[i + 2]),
+            updatedAtMs: Number(flat[i + 3]) - skew,
+          });
+        }
+      }
+      if (read < CHANGES_PAGE || flat.length === 0) {
+        m.cursor = now;
+        m.skip = 0;
+        break;
+      }
+      // A full page: go on from its last time, skipping the positions of that time already read.
+      const last = Number(flat.at(-1));
+      let atLast = 0;
+      for (let i = flat.length - 1; i >= 3 && Number(flat[i]) === last; i -= 4) atLast++;
+      m.skip = last === m.cursor ? m.skip + atLast : atLast;
+      m.cursor = last;
+    }
+    m.caughtUpAt = this.clock.now().getTime();
+    if (m.caughtUpAt - m.sweptAt >= MIRROR_SWEEP_MS) {
+      m.sweptAt = m.caughtUpAt;
+      const freshAfter = m.caughtUpAt - m.staleMs;
+      for (const [id, pos] of m.grid.entries()) if (pos.updatedAtMs <= freshAfter) m.grid.delete(id);
+    }
+  }
+
+  private restart(m: Mirror): void {
+    m.grid.clear();
+    m.cursor = 0;
+    m.skip = 0;
+  }
+
+  /**
+   * Reads the shares of `flat` (positions, 4 fields each) this node does not know yet. A share still registered
+   * past the end this node knows may have been given a later end through another node (its event was
+   * rescheduled): read again, at most once a second, until swept or renewed.
+   */
+  private async learnShares(flat: Flat): Promise<void> {
     const unknown: string[] = [];
-    const wall = Date.now();
-    for (let i = 0; i + 4 < flat.length; i += 5) {
-      const cached = this.shares.get(flat[i]!);
-      // A share still registered past the end this node knows may have been given a later end through
-      // another node (its event was rescheduled): read again, at most once a second, until swept or renewed.
-      if (!cached || (cached.endsAtMs <= wall && wall - (this.reread.get(cached.shareId) ?? 0) >= 1_000)) {
-        unknown.push(flat[i]!);
-        if (cached) this.reread.set(cached.shareId, wall);
+    const wall = this.clock.now().getTime();
+    for (let i = 0; i + 3 < flat.length; i += 4) {
+      const id = flat[i] as string;
+      const cached = this.shares.get(id);
+      if (!cached || (cached.endsAtMs <= wall && wall - (this.reread.get(id) ?? 0) >= 1_000)) {
+        unknown.push(id);
+        if (cached) this.reread.set(id, wall);
       }
     }
-    if (unknown.length > 0) {
-      const raws = await this.redis.hmget(this.key('meta'), ...unknown);
-      unknown.forEach((id, i) => {
+    for (let from = 0; from < unknown.length; from += READ_CHUNK) {
+      const ids = unknown.slice(from, from + READ_CHUNK);
+      const raws = await this.redis.hmget(this.key('meta'), ...ids);
+      ids.forEach((id, i) => {
         const share = raws[i] ? decodeShare(id, raws[i]) : null;
         if (share) this.remember(share);
+        else this.shares.delete(id);
       });
     }
-    const out: StoredPosition[] = [];
-    for (let i = 0; i + 4 < flat.length; i += 5) {
-      const share = this.shares.get(flat[i]!);
-      if (!share) continue;
-      const pos: StoredPosition = {
-        share,
-        lng: Number(flat[i + 1]),
-        lat: Number(flat[i + 2]),
-        updatedAtMs: Number(flat[i + 3]),
-      };
-      if (flat[i + 4] !== '') pos.distanceM = Number(flat[i + 4]);
-      out.push(pos);
-    }
-    return out;
   }
 
   private remember(share: ShareEntry): void {
@@ -489,5 +656,16 @@ export class RedisLocationStore implements LocationStore {
       this.reread.clear();
     }
     this.shares.set(share.shareId, share);
+    const mirror = this.mirrors.get(share.layer);
+    const pos = mirror?.grid.get(share.shareId);
+    if (pos && pos.share !== share) {
+      mirror!.grid.put(share.shareId, { share, lat: pos.lat, lng: pos.lng, updatedAtMs: pos.updatedAtMs });
+    }
+  }
+
+  private forget(shareId: string, layer: string): void {
+    this.shares.delete(shareId);
+    this.reread.delete(shareId);
+    this.mirrors.get(layer)?.grid.delete(shareId);
   }
 }

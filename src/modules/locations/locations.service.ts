@@ -2,8 +2,8 @@ import type { Config } from '../../config.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
 import {
-  UPDATE_BURST,
-  UPDATES_PER_SECOND,
+  UPDATE_EARLY_MS,
+  UPDATE_INTERVAL_MS,
   type LocationStore,
   type PositionWrite,
   type ShareEntry,
@@ -31,7 +31,9 @@ const SHARE_CACHE_MS = 5_000;
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 interface Sharer {
-  tokens: number;
+  /** When the person's next update is due (GCRA's theoretical arrival time). */
+  dueAt: number;
+  /** When the person last sent one. */
   at: number;
   shares: ShareEntry[] | null;
   loadedAt: number;
@@ -358,17 +360,16 @@ export class LocationService {
     const now = this.deps.clock.now().getTime();
     let s = this.sharers.get(userId);
     if (!s) {
-      s = { tokens: UPDATE_BURST, at: now, shares: null, loadedAt: 0, refreshing: false, gen: 0 };
+      s = { dueAt: now, at: now, shares: null, loadedAt: 0, refreshing: false, gen: 0 };
       this.sharers.set(userId, s);
     }
-    s.tokens = Math.min(UPDATE_BURST, s.tokens + ((now - s.at) / 1000) * UPDATES_PER_SECOND);
     s.at = now;
-    if (s.tokens < 1) {
+    if (now < s.dueAt - UPDATE_EARLY_MS) {
       throw new AppError('LOCATION_RATE_LIMITED', 'At most one location update per second.', {
-        details: { retryAfterMs: Math.ceil(((1 - s.tokens) / UPDATES_PER_SECOND) * 1000) },
+        details: { retryAfterMs: s.dueAt - UPDATE_EARLY_MS - now },
       });
     }
-    s.tokens -= 1;
+    s.dueAt = Math.max(s.dueAt, now) + UPDATE_INTERVAL_MS;
     if (s.shares === null) {
       await this.loadShares(userId, s, now);
     } else if (now - s.loadedAt > SHARE_CACHE_MS && !s.refreshing) {
@@ -386,7 +387,6 @@ export class LocationService {
       if (w) {
         w.lat = p.lat;
         w.lng = p.lng;
-        w.acceptedAtMs = now;
       } else
         this.pending.set(share.shareId, {
           shareId: share.shareId,
@@ -394,7 +394,6 @@ export class LocationService {
           lat: p.lat,
           lng: p.lng,
           userId,
-          acceptedAtMs: now,
         });
       count++;
     }

@@ -129,7 +129,12 @@ export class AppError extends Error {
     message?: string,
     options: { details?: ErrorDetail[] | Record<string, unknown>; headers?: Record<string, string> } = {},
   ) {
+    // An AppError is an answer to the caller, not a fault to debug: no stack. Some are raised on hot paths (a
+    // refused location update), where capturing one cost more than the rest of the request.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message ?? DEFAULT_MESSAGES[code] ?? code);
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'AppError';
     this.code = code;
     this.details = options.details;

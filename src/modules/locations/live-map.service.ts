@@ -16,12 +16,11 @@ export const MAX_PINS = 50;
 export const MAX_SUBSCRIPTIONS_PER_SOCKET = 4;
 /** How often a subscription's right to its layer is checked again (groups announce no departures yet). */
 const RECHECK_MS = 30_000;
-/** Nearby queries are shared by subscribers whose centres fall in the same cell of this size (degrees). */
-const SHARED_CELL_DEG = 0.005;
-/** Half the diagonal of such a cell, in metres (at most): shared queries reach this much further. */
-const SHARED_CELL_MARGIN_M = 400;
-/** How many results a shared nearby query fetches, so each subscriber can still keep its own 50 nearest. */
-const SHARED_QUERY_COUNT = 2 * MAX_PEOPLE;
+/**
+ * How many positions a nearby query asks for: enough that each subscriber still has its 50 nearest after its own
+ * position and ended shares are left out.
+ */
+const NEARBY_QUERY_COUNT = 2 * MAX_PEOPLE;
 /** How many positions of an event or group layer are read per tick (most recent first). */
 const LAYER_READ_LIMIT = 500;
 
@@ -58,8 +57,9 @@ const SLICE_MS = 100;
 
 /**
  * Live maps on this node: each subscription (a socket watching an event's, a group's, or the nearby layer) gets
- * a frame every LOCATION_PUSH_INTERVAL_MS when what it shows changed. Subscribers of one layer (or one nearby
- * cell and radius) share one store query per tick; every person a frame shows is counted in the access log.
+ * a frame every LOCATION_PUSH_INTERVAL_MS when what it shows changed. Subscribers of one event or group layer
+ * share one store query per tick; nearby ones query the store's in-memory grid around their own centre. Every
+ * person a frame shows is counted in the access log.
  */
 export class LiveMapService {
   private readonly subs = new Map<string, Subscription>();
@@ -73,6 +73,8 @@ export class LiveMapService {
   private pinCache: { index: PinIndex; loadedAt: number; centre: Point; reach: number } | undefined;
   private pinLoading: Promise<PinIndex> | undefined;
   private readonly pinRefreshMs: number;
+  /** The last frame time as text: every frame of a tick has the same. */
+  private atIso: { ms: number; text: string } | undefined;
 
   constructor(
     private readonly deps: {
@@ -285,30 +287,20 @@ export class LiveMapService {
     }
   }
 
-  /** Subscribers with the same key share one store query per tick. */
+  /**
+   * Subscribers with the same key share one store query per tick: those of one event or group layer. Nearby
+   * queries are answered in memory (the embedded grid, or a services node's mirror of the layer), so each
+   * subscriber asks for its own centre and radius.
+   */
   private queryKey(sub: Subscription): string {
-    if (sub.type !== 'nearby') return sub.layer;
-    const c = sub.centre!;
-    return `${Math.floor(c.lat / SHARED_CELL_DEG)}:${Math.floor(c.lng / SHARED_CELL_DEG)}:${sub.radiusM}`;
+    return sub.type === 'nearby' ? sub.key : sub.layer;
   }
 
   private query(sub: Subscription, now: number): Promise<StoredPosition[]> {
     const { store, config } = this.deps;
     const freshAfter = now - config.staleMs;
     if (sub.type !== 'nearby') return store.layer(sub.layer, freshAfter, LAYER_READ_LIMIT);
-    // From the centre of the subscriber's cell, reaching far enough for any centre in that cell.
-    const c = sub.centre!;
-    const centre = {
-      lat: (Math.floor(c.lat / SHARED_CELL_DEG) + 0.5) * SHARED_CELL_DEG,
-      lng: (Math.floor(c.lng / SHARED_CELL_DEG) + 0.5) * SHARED_CELL_DEG,
-    };
-    return store.nearby(
-      sub.layer,
-      centre,
-      sub.radiusM + SHARED_CELL_MARGIN_M,
-      SHARED_QUERY_COUNT,
-      freshAfter,
-    );
+    return store.nearby(sub.layer, sub.centre!, sub.radiusM, NEARBY_QUERY_COUNT, freshAfter);
   }
 
   /**
@@ -462,7 +454,8 @@ export class LiveMapService {
       distanceM: d === null ? null : Math.round(d),
       updatedAt: (pos.updatedAtIso ??= new Date(pos.updatedAtMs).toISOString()),
     }));
-    const frame: LocationFrame = { subscriptionId: sub.id, at: new Date(now).toISOString(), people };
+    if (this.atIso?.ms !== now) this.atIso = { ms: now, text: new Date(now).toISOString() };
+    const frame: LocationFrame = { subscriptionId: sub.id, at: this.atIso.text, people };
     if (events) {
       frame.events = events.map((e, i): EventPin => ({
         id: e.id,

@@ -329,6 +329,21 @@ local removed = redis.call('ZRANGEBYSCORE', p .. 'loc:gone:' .. ARGV[3], ARGV[5]
 return {now, epoch, #changed / 2, out, removed}
 `;
 
+// A person's registered shares, {id, encoded share}…, in one round trip (every node reads them every few seconds
+// for each person sending updates through it).
+const SHARES_OF_SCRIPT = `
+local meta = ARGV[1] .. 'loc:meta'
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', ARGV[1] .. 'loc:user:' .. ARGV[2])) do
+  local raw = redis.call('HGET', meta, id)
+  if raw then
+    out[#out + 1] = id
+    out[#out + 1] = raw
+  end
+end
+return out
+`;
+
 const UPDATE_SHARES_SCRIPT = `
 local meta = ARGV[1] .. 'loc:meta'
 for i = 2, #ARGV, 2 do
@@ -340,6 +355,7 @@ return 0
 type Flat = (string | number)[];
 type ScriptClient = Redis & {
   locUpdateShares(...args: string[]): Promise<unknown>;
+  locSharesOf(prefix: string, userId: string): Promise<string[]>;
   locWrite(...args: (string | number)[]): Promise<number>;
   locRemove(...args: (string | number)[]): Promise<unknown>;
   locLayer(...args: (string | number)[]): Promise<[number, string[]]>;
@@ -398,6 +414,7 @@ export class RedisLocationStore implements LocationStore {
       redis.defineCommand('locLayer', { numberOfKeys: 0, lua: LAYER_SCRIPT });
       redis.defineCommand('locChanges', { numberOfKeys: 0, lua: CHANGES_SCRIPT });
       redis.defineCommand('locUpdateShares', { numberOfKeys: 0, lua: UPDATE_SHARES_SCRIPT });
+      redis.defineCommand('locSharesOf', { numberOfKeys: 0, lua: SHARES_OF_SCRIPT });
     }
   }
 
@@ -447,14 +464,12 @@ export class RedisLocationStore implements LocationStore {
   }
 
   async sharesOf(userId: string): Promise<ShareEntry[]> {
-    const ids = await this.redis.smembers(this.key(`user:${userId}`));
-    if (ids.length === 0) return [];
-    const raws = await this.redis.hmget(this.key('meta'), ...ids);
+    const flat = await this.redis.locSharesOf(this.prefix, userId);
     const out: ShareEntry[] = [];
-    ids.forEach((id, i) => {
-      const share = raws[i] ? decodeShare(id, raws[i]) : null;
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const share = decodeShare(flat[i]!, flat[i + 1]!);
       if (share) out.push(share);
-    });
+    }
     return out;
   }
 

@@ -10,6 +10,7 @@ const cellColumn = (lng: number) => Math.floor(lng / CELL_DEG) + 18_000;
 const cellKey = (lat: number, lng: number) => cellRow(lat) * COLUMNS + cellColumn(lng);
 
 interface Slot<T> {
+  id: string;
   value: T;
   cell: number;
 }
@@ -35,7 +36,7 @@ export class PositionGrid<T extends Point> {
     const cell = cellKey(value.lat, value.lng);
     const slot = this.slots.get(id);
     if (!slot) {
-      const fresh = { value, cell };
+      const fresh = { id, value, cell };
       this.slots.set(id, fresh);
       this.attach(id, fresh);
       return;
@@ -79,9 +80,11 @@ export class PositionGrid<T extends Point> {
       for (let column = columnFrom; column <= columnTo; column++) {
         const cell = this.cells.get(row * COLUMNS + column);
         if (!cell) continue;
-        for (const [id, slot] of cell) {
+        // Values, not entries: an entry is an array allocated per step, and this loop runs for every
+        // position near every subscriber on every tick.
+        for (const slot of cell.values()) {
           const d = distanceMeters(centre, slot.value);
-          if (d <= radiusM) visit(id, slot.value, d);
+          if (d <= radiusM) visit(slot.id, slot.value, d);
         }
       }
     }

@@ -383,17 +383,26 @@ export class LiveMapService {
   ): LocationFrame | null {
     const freshAfter = now - this.deps.config.staleMs;
     const centre = sub.centre;
-    const picked: { pos: StoredPosition; d: number | null }[] = [];
+    let picked: StoredPosition[] = [];
+    let distances: number[] = [];
     for (const pos of found) {
       const share = pos.share;
       if (share.userId === sub.viewerId || share.endsAtMs <= now || pos.updatedAtMs <= freshAfter) continue;
-      const d = centre ? distanceMeters(centre, pos) : null;
-      if (sub.type === 'nearby' && d! > sub.radiusM) continue;
-      picked.push({ pos, d });
+      const d = centre ? distanceMeters(centre, pos) : -1;
+      if (sub.type === 'nearby' && d > sub.radiusM) continue;
+      picked.push(pos);
+      distances.push(d);
+      // A nearby answer is nearest first from this very centre already; an event's or group's is not.
+      if (sub.type === 'nearby' && picked.length === MAX_PEOPLE) break;
     }
-    // Nearest first; without a centre, the most recently updated first (the order the store answered in).
-    if (centre) picked.sort((a, b) => a.d! - b.d!);
-    if (picked.length > MAX_PEOPLE) picked.length = MAX_PEOPLE;
+    if (centre && sub.type !== 'nearby') {
+      const order = picked.map((_, i) => i).sort((a, b) => distances[a]! - distances[b]!);
+      const [byPos, byD] = [picked, distances];
+      picked = order.map((i) => byPos[i]!);
+      distances = order.map((i) => byD[i]!);
+    }
+    // Without a centre, the most recently updated first (the order the store answered in).
+    if (picked.length > MAX_PEOPLE) picked.length = distances.length = MAX_PEOPLE;
 
     let events: OpenEventRow[] | undefined;
     let eventDistances: number[] | undefined;
@@ -427,7 +436,7 @@ export class LiveMapService {
 
     let h1 = 0x811c9dc5;
     let h2 = 0x01000193;
-    for (const { pos } of picked) {
+    for (const pos of picked) {
       h1 = mix(h1, shareHash(pos.share));
       h1 = mix(h1, Math.round(pos.lat * 1e6));
       h2 = mix(h2, Math.round(pos.lng * 1e6));
@@ -444,14 +453,14 @@ export class LiveMapService {
     if (onlyIfChanged && signature === sub.lastSignature) return null;
     sub.lastSignature = signature;
 
-    const people: PersonOnMap[] = picked.map(({ pos, d }) => ({
+    const people: PersonOnMap[] = picked.map((pos, i) => ({
       userId: pos.share.userId,
       nickname: pos.share.nickname,
       shareId: pos.share.shareId,
       lat: pos.lat,
       lng: pos.lng,
       precision: pos.share.precision,
-      distanceM: d === null ? null : Math.round(d),
+      distanceM: centre ? Math.round(distances[i]!) : null,
       updatedAt: (pos.updatedAtIso ??= new Date(pos.updatedAtMs).toISOString()),
     }));
     if (this.atIso?.ms !== now) this.atIso = { ms: now, text: new Date(now).toISOString() };

@@ -281,7 +281,8 @@ end
 return 0
 `;
 
-// Both reads first forget stale positions of the layer ARGV[3] (older than ARGV[4] ms; bounded per call).
+// Both reads first forget stale positions of the layer ARGV[3] (older than ARGV[4] ms; bounded per call), then
+// answer positions as `positions` lists them.
 const PRUNE = `${NOW}
 local geo = p .. 'loc:geo:' .. ARGV[3]
 local seen = p .. 'loc:seen:' .. ARGV[3]
@@ -290,22 +291,26 @@ if #stale > 0 then
   redis.call('ZREM', seen, unpack(stale))
   redis.call('ZREM', geo, unpack(stale))
 end
+-- {id, lng, lat, updatedAt}… of the positions of a WITHSCORES answer of \`seen\`.
+local function positions(list)
+  local out = {}
+  for i = 1, #list, 2 do
+    local pos = redis.call('GEOPOS', geo, list[i])[1]
+    if pos then
+      out[#out + 1] = list[i]
+      out[#out + 1] = pos[1]
+      out[#out + 1] = pos[2]
+      out[#out + 1] = list[i + 1]
+    end
+  end
+  return out
+end
 `;
 
 // A small layer (an event's, a group's), most recent first: {now, {id, lng, lat, updatedAt}…}.
 const LAYER_SCRIPT = `${PRUNE}
 local ids = redis.call('ZREVRANGEBYSCORE', seen, '+inf', '(' .. ${ms('now - tonumber(ARGV[4])')}, 'WITHSCORES', 'LIMIT', 0, ARGV[5])
-local out = {}
-for i = 1, #ids, 2 do
-  local pos = redis.call('GEOPOS', geo, ids[i])[1]
-  if pos then
-    out[#out + 1] = ids[i]
-    out[#out + 1] = pos[1]
-    out[#out + 1] = pos[2]
-    out[#out + 1] = ids[i + 1]
-  end
-end
-return {now, out}
+return {now, positions(ids)}
 `;
 
 // A mirror's catch-up: the positions written at or after ARGV[5] (skipping ARGV[6] of them, at most ARGV[7]) and
@@ -315,18 +320,8 @@ const CHANGES_SCRIPT = `${PRUNE}
 redis.call('SET', p .. 'loc:epoch', ${ms('now')}, 'NX')
 local epoch = redis.call('GET', p .. 'loc:epoch')
 local changed = redis.call('ZRANGEBYSCORE', seen, ARGV[5], '+inf', 'WITHSCORES', 'LIMIT', ARGV[6], ARGV[7])
-local out = {}
-for i = 1, #changed, 2 do
-  local pos = redis.call('GEOPOS', geo, changed[i])[1]
-  if pos then
-    out[#out + 1] = changed[i]
-    out[#out + 1] = pos[1]
-    out[#out + 1] = pos[2]
-    out[#out + 1] = changed[i + 1]
-  end
-end
 local removed = redis.call('ZRANGEBYSCORE', p .. 'loc:gone:' .. ARGV[3], ARGV[5], '+inf')
-return {now, epoch, #changed / 2, out, removed}
+return {now, epoch, #changed / 2, positions(changed), removed}
 `;
 
 // A person's registered shares, {id, encoded share}…, in one round trip (every node reads them every few seconds

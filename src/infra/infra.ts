@@ -120,8 +120,8 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     redis,
     limiter,
     presence: redis
-      ? new RedisPresenceStore(redis, config.redis.prefix, clock, config.presence.staleMs)
-      : new MemoryPresenceStore(),
+      ? new RedisPresenceStore(redis, config.redis.prefix, config.presence.staleMs)
+      : new MemoryPresenceStore(clock),
     locations: redis ? new RedisLocationStore(redis, config.redis.prefix) : new MemoryLocationStore(),
     jobs,
     outbox,

@@ -1,6 +1,5 @@
 import { randomInt } from 'node:crypto';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import { cube } from '@electric-sql/pglite/contrib/cube';
@@ -8,11 +7,10 @@ import { earthdistance } from '@electric-sql/pglite/contrib/earthdistance';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
-import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { PgDialect, type PgDatabase, type PgQueryResultHKT, type PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
+import { applyMigrations } from './migrate.js';
 import { lockDataDir, type DirLock } from './pglite-lock.js';
 import * as schema from './schema.js';
 
@@ -21,8 +19,6 @@ export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
 /** Anything a repository can run a query on: the database, or an open transaction. */
 export type Executor = Db | Tx;
-
-export const MIGRATIONS_DIR = path.resolve(fileURLToPath(new URL('../../../migrations', import.meta.url)));
 
 /** The same extensions must be loaded every time a PGlite directory is opened. */
 const PGLITE_EXTENSIONS = { cube, earthdistance, pg_trgm, btree_gist };
@@ -46,8 +42,9 @@ export interface Database {
   /** A raw executor for libraries (pg-boss) that speak SQL text, bound to `tx` when given. */
   sqlExecutor(tx?: Executor): SqlExecutor;
   /**
-   * Applies the committed SQL migrations; running it again is a no-op. On PostgreSQL a session advisory lock
-   * keeps nodes that start at the same moment from migrating concurrently.
+   * Applies the committed SQL migrations, then the index builds that must run outside a transaction (see
+   * `applyMigrations`); running it again is a no-op. Nodes that start at the same moment apply each migration
+   * once.
    */
   migrate(): Promise<void>;
   ping(): Promise<void>;
@@ -168,7 +165,7 @@ async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
     transaction: (fn) => db.transaction(fn),
     sqlExecutor: (tx) => executorOn(tx ?? db),
     async migrate() {
-      await migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR });
+      await applyMigrations(db, { kind: 'pglite', lockKey: ADVISORY_LOCKS.migrations });
     },
     async ping() {
       await client.query('select 1');
@@ -215,17 +212,7 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
       ),
     sqlExecutor: (tx) => executorOn(tx ?? db),
     async migrate() {
-      const conn = await pool.connect();
-      try {
-        await conn.query('select pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
-        try {
-          await migratePg(drizzlePg(conn), { migrationsFolder: MIGRATIONS_DIR });
-        } finally {
-          await conn.query('select pg_advisory_unlock($1)', [ADVISORY_LOCKS.migrations]);
-        }
-      } finally {
-        conn.release();
-      }
+      await applyMigrations(db, { kind: 'postgres', lockKey: ADVISORY_LOCKS.migrations });
     },
     async ping() {
       await pool.query('select 1');

@@ -75,7 +75,12 @@ export interface InfraOverrides {
 
 /** Where this deployment's database is: PostgreSQL when configured, else PGlite in the data directory. */
 export function databaseOptions(config: Config, poolMax = config.db.poolMax): OpenDatabaseOptions {
-  return { url: config.db.url, poolMax, pgliteDir: path.join(config.dataDir, 'pglite') };
+  return {
+    url: config.db.url,
+    poolMax,
+    preparedStatements: config.db.preparedStatements,
+    pgliteDir: path.join(config.dataDir, 'pglite'),
+  };
 }
 
 export async function createInfra(config: Config, overrides: InfraOverrides = {}): Promise<Infra> {

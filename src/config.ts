@@ -126,6 +126,11 @@ export const ENV = {
     secret: true,
   },
   DATABASE_POOL_MAX: { doc: 'PostgreSQL pool size per process.', default: '10', parse: int(1, 200) },
+  DATABASE_PREPARED_STATEMENTS: {
+    doc: 'Named prepared statements for the hottest queries. Set false when DATABASE_URL points at a pooler in transaction mode that cannot carry them (PgBouncer before 1.21, or 1.21+ with max_prepared_statements=0).',
+    default: 'true',
+    parse: bool,
+  },
   REDIS_URL: {
     doc: 'redis:// URL. Set: rate limits, Socket.IO fan-out and live positions are shared across nodes through Redis. Unset: in-process.',
     default: '',
@@ -489,7 +494,7 @@ export interface Config {
     metricsToken: string | undefined;
   };
   dataDir: string;
-  db: { url: string | undefined; poolMax: number };
+  db: { url: string | undefined; poolMax: number; preparedStatements: boolean };
   redis: { url: string | undefined; prefix: string };
   log: { level: string; pretty: boolean };
   timeZone: string;
@@ -618,7 +623,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       metricsToken: p.METRICS_TOKEN,
     },
     dataDir,
-    db: { url: p.DATABASE_URL, poolMax: p.DATABASE_POOL_MAX },
+    db: {
+      url: p.DATABASE_URL,
+      poolMax: p.DATABASE_POOL_MAX,
+      preparedStatements: p.DATABASE_PREPARED_STATEMENTS,
+    },
     redis: { url: p.REDIS_URL, prefix: p.REDIS_PREFIX },
     log: { level: p.LOG_LEVEL, pretty: p.LOG_PRETTY },
     timeZone: p.TIME_ZONE,

@@ -3,6 +3,7 @@ import { buildApp, type App } from './app.js';
 import type { Config } from './config.js';
 import { createInfra, type Infra } from './infra/infra.js';
 import type { Logger } from './infra/logger.js';
+import { SHUTDOWN_CLOSE_GRACE_MS, ShutdownSteps } from './shutdown.js';
 
 export interface RunningServer {
   app: App;
@@ -55,68 +56,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await steps.run('closing jobs, Redis and the database', () => infra.close(steps.leftMs()), {
         graceMs: SHUTDOWN_CLOSE_GRACE_MS,
       });
-      if (steps.failed) throw new Error(`shutdown failed: ${steps.failed.join(', ')}`);
-      logger.info(
-        steps.late.length > 0 ? { abandoned: steps.late } : {},
-        steps.late.length > 0
-          ? 'shutdown complete (some work abandoned at the deadline)'
-          : 'shutdown complete',
-      );
+      steps.finish();
     })();
     return closing;
   };
   return { app, infra, url, shutdown };
-}
-
-/**
- * Time the last shutdown step (closing the database) gets past the shutdown timeout; within the 2 s the signal
- * handler allows beyond it (main.ts).
- */
-const SHUTDOWN_CLOSE_GRACE_MS = 1_500;
-
-/**
- * The steps of a shutdown, each bounded by what is left of the shutdown timeout. Under load a step can take
- * longer than the whole budget (a flush queued behind thousands of database calls, running jobs); such a step
- * is left to finish or die with the process, with a warning, so the shutdown ends on time and the process exits
- * 0: it stopped as asked, and what it abandoned is either durable already or expires by itself (positions,
- * the counts of open access-log spans, jobs pg-boss hands out again). A step that fails is an error (exit 1).
- */
-class ShutdownSteps {
-  readonly late: string[] = [];
-  failed: string[] | undefined;
-
-  constructor(
-    private readonly logger: Logger,
-    private readonly deadline: number,
-  ) {}
-
-  leftMs(): number {
-    return Math.max(0, this.deadline - Date.now());
-  }
-
-  async run(name: string, fn: () => Promise<unknown>, opts: { graceMs?: number } = {}): Promise<void> {
-    const budgetMs = this.leftMs() + (opts.graceMs ?? 0);
-    let timer: NodeJS.Timeout | undefined;
-    const outOfTime = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), budgetMs);
-    });
-    const outcome = await Promise.race([
-      fn().then(
-        () => 'done' as const,
-        (err: unknown) => {
-          this.logger.error({ err, step: name }, 'shutdown step failed');
-          return 'failed' as const;
-        },
-      ),
-      outOfTime,
-    ]);
-    clearTimeout(timer);
-    if (outcome === 'failed') (this.failed ??= []).push(name);
-    if (outcome === 'late') {
-      this.late.push(name);
-      this.logger.warn({ step: name, budgetMs }, 'shutdown step did not finish within the shutdown timeout');
-    }
-  }
 }
 
 /** How long connections with no request yet stay open during shutdown, for a request already on the wire. */

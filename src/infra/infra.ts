@@ -58,7 +58,7 @@ export interface Infra {
   lifecycle: { draining: boolean };
   /**
    * Closes the relay, job queue, Redis and database, in that order; `budgetMs` is what is left of the shutdown
-   * timeout, so waiting for running jobs cannot push the process past it.
+   * timeout (at most SHUTDOWN_TIMEOUT_MS), so neither a relay pass nor running jobs push the process past it.
    */
   close(budgetMs?: number): Promise<void>;
 }
@@ -73,9 +73,32 @@ export interface InfraOverrides {
   outboxPollMs?: number;
 }
 
+/** Of a shutdown's budget, what is kept for closing Redis and the database after the relay and the jobs. */
+const CLOSE_RESERVE_MS = 1_000;
+
+/** Waits for `work` to settle, but no longer than `ms`. */
+async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, ms));
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 /** Where this deployment's database is: PostgreSQL when configured, else PGlite in the data directory. */
 export function databaseOptions(config: Config, poolMax = config.db.poolMax): OpenDatabaseOptions {
-  return { url: config.db.url, poolMax, pgliteDir: path.join(config.dataDir, 'pglite') };
+  return {
+    url: config.db.url,
+    poolMax,
+    preparedStatements: config.db.preparedStatements,
+    pgliteDir: path.join(config.dataDir, 'pglite'),
+  };
 }
 
 export async function createInfra(config: Config, overrides: InfraOverrides = {}): Promise<Infra> {
@@ -120,8 +143,8 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     redis,
     limiter,
     presence: redis
-      ? new RedisPresenceStore(redis, config.redis.prefix, clock, config.presence.staleMs)
-      : new MemoryPresenceStore(),
+      ? new RedisPresenceStore(redis, config.redis.prefix, config.presence.staleMs)
+      : new MemoryPresenceStore(clock),
     locations: redis
       ? new RedisLocationStore(redis, config.redis.prefix, clock, {
           writeBatchMs: config.locations.writeBatchMs,
@@ -143,11 +166,14 @@ export async function createInfra(config: Config, overrides: InfraOverrides = {}
     async close(budgetMs) {
       if (closed) return;
       closed = true;
-      const started = Date.now();
-      const timeout = Math.min(config.http.shutdownTimeoutMs, budgetMs ?? Infinity);
-      await outbox.stop();
+      const deadline = Date.now() + Math.min(config.http.shutdownTimeoutMs, budgetMs ?? Infinity);
+      // A relay pass stuck on a busy database gets at most half the time before the close's second: running jobs
+      // must still be handed back to pg-boss within the budget, or they wait out their expiry (up to 15 minutes)
+      // before anyone runs them again. Its transaction dies with the connection; its events stay due.
+      await settleWithin(outbox.stop(), (deadline - CLOSE_RESERVE_MS - Date.now()) / 2);
+      // pg-boss waits this long for running jobs, then fails them so that they run again after their retry delay.
       await jobs
-        .stop(Math.max(100, timeout - (Date.now() - started) - 1000))
+        .stop(Math.max(100, deadline - Date.now() - CLOSE_RESERVE_MS))
         .catch((err: unknown) => logger.warn({ err }, 'job queue stop failed'));
       // The relay's last emits may still be queued for the end of this turn; Redis must still be there for them.
       realtime.flush();

@@ -59,6 +59,14 @@ describe('configuration', () => {
     expect(problems).toMatch(/DATA_ENCRYPTION_KEY is required in production/);
   });
 
+  it('names prepared statements unless told not to (a pooler in transaction mode)', () => {
+    expect(loadConfig({}).db.preparedStatements).toBe(true);
+    expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'false' }).db.preparedStatements).toBe(false);
+    expect(() => loadConfig({ DATABASE_PREPARED_STATEMENTS: 'sometimes' })).toThrow(
+      /DATABASE_PREPARED_STATEMENTS must be true or false/,
+    );
+  });
+
   it('parses per-kind lead times for events', () => {
     expect(loadConfig({ EVENT_MIN_LEAD_MINUTES: '30,run=360' }).events.minLeadMinutes).toEqual({
       default: 30,

@@ -1,9 +1,9 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, queryRows } from '../../src/infra/db/database.js';
+import { openDatabase, queryRows, runPrepared } from '../../src/infra/db/database.js';
 import { DataDirLockedError } from '../../src/infra/db/pglite-lock.js';
 import { outboxEvents } from '../../src/infra/outbox/outbox.schema.js';
 import { buildTestApp, servicesMode, type TestApp } from '../helpers/app.js';
@@ -64,6 +64,54 @@ describe('database', () => {
       expect(Object.values(res ?? {})[0], setting).toBe('on');
     }
   });
+});
+
+/**
+ * DATABASE_PREPARED_STATEMENTS=false, for a pooler in transaction mode: the statements Moim names (`queryRows`
+ * with a name, drizzle's `.prepare(name)` run through `runPrepared`) still run and answer the same, but leave no
+ * prepared statement on the server connection for the next transaction to miss on another one.
+ */
+describe.runIf(servicesMode)('named prepared statements (PostgreSQL)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp();
+  });
+  afterAll(() => t.close());
+
+  for (const preparedStatements of [true, false]) {
+    it(`with DATABASE_PREPARED_STATEMENTS=${preparedStatements}`, async () => {
+      const database = await openDatabase({ url: t.databaseUrl!, poolMax: 2, preparedStatements });
+      try {
+        const [event] = await database.db
+          .insert(outboxEvents)
+          .values({ topic: 'system.probe', payload: { note: 'prepared' } })
+          .returning({ id: outboxEvents.id });
+        const byId = database.db
+          .select({ topic: outboxEvents.topic })
+          .from(outboxEvents)
+          .where(eq(outboxEvents.id, sql.placeholder('id')))
+          .prepare('probe_outbox_by_id');
+        // One transaction: one server connection, whose prepared statements are then listed.
+        const names = await database.transaction(async (tx) => {
+          for (let i = 1; i <= 2; i++) {
+            const [sum] = await queryRows<{ n: number }>(tx, sql`select ${i}::int + 1 as n`, 'probe_sum');
+            expect(sum?.n).toBe(i + 1);
+            expect(await runPrepared(byId, tx, { id: event!.id })).toEqual([{ topic: 'system.probe' }]);
+          }
+          const rows = await queryRows<{ name: string }>(
+            tx,
+            sql`select name from pg_prepared_statements where name like 'probe_%' order by name`,
+          );
+          return rows.map((r) => r.name);
+        });
+        if (preparedStatements)
+          expect(names).toEqual(['probe_outbox_by_id', expect.stringMatching(/^probe_sum_\d+$/)]);
+        else expect(names).toEqual([]);
+      } finally {
+        await database.close();
+      }
+    });
+  }
 });
 
 describe('embedded database directory', () => {

@@ -1,6 +1,5 @@
 import { randomInt } from 'node:crypto';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import { cube } from '@electric-sql/pglite/contrib/cube';
@@ -8,11 +7,10 @@ import { earthdistance } from '@electric-sql/pglite/contrib/earthdistance';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
-import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { PgDialect, type PgDatabase, type PgQueryResultHKT, type PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
+import { applyMigrations } from './migrate.js';
 import { lockDataDir, type DirLock } from './pglite-lock.js';
 import * as schema from './schema.js';
 
@@ -21,8 +19,6 @@ export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
 /** Anything a repository can run a query on: the database, or an open transaction. */
 export type Executor = Db | Tx;
-
-export const MIGRATIONS_DIR = path.resolve(fileURLToPath(new URL('../../../migrations', import.meta.url)));
 
 /** The same extensions must be loaded every time a PGlite directory is opened. */
 const PGLITE_EXTENSIONS = { cube, earthdistance, pg_trgm, btree_gist };
@@ -46,8 +42,9 @@ export interface Database {
   /** A raw executor for libraries (pg-boss) that speak SQL text, bound to `tx` when given. */
   sqlExecutor(tx?: Executor): SqlExecutor;
   /**
-   * Applies the committed SQL migrations; running it again is a no-op. On PostgreSQL a session advisory lock
-   * keeps nodes that start at the same moment from migrating concurrently.
+   * Applies the committed SQL migrations, then the index builds that must run outside a transaction (see
+   * `applyMigrations`); running it again is a no-op. Nodes that start at the same moment apply each migration
+   * once.
    */
   migrate(): Promise<void>;
   ping(): Promise<void>;
@@ -63,6 +60,11 @@ export interface OpenDatabaseOptions {
   /** postgres:// URL; when absent the embedded PGlite is used. */
   url?: string | undefined;
   poolMax?: number;
+  /**
+   * PostgreSQL: false sends every statement unnamed (see `UnnamedStatementClient`), for a pooler in transaction
+   * mode that cannot carry named ones. Default true.
+   */
+  preparedStatements?: boolean;
   /** PGlite data directory, or `memory://`. */
   pgliteDir?: string;
   /** A PGlite data-dir dump to start from (test template clones). */
@@ -100,7 +102,9 @@ export async function retryingConflicts<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
-  return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts);
+  return opts.url
+    ? openPostgres(opts.url, opts.poolMax ?? 10, opts.preparedStatements ?? true)
+    : openPglite(opts);
 }
 
 type DriverClient = { query(t: string, v?: unknown[]): Promise<{ rows: unknown[] }> };
@@ -133,7 +137,8 @@ export interface PreparedStatement<T> {
  * Runs a statement built once on `exec`, which may be a transaction: drizzle binds a prepared statement to the
  * client it was built on, and this lends it `exec`'s. For the few statements of the hottest path (a chat send):
  * building SQL with drizzle's query builder costs node more CPU than PostgreSQL spends running a simple statement,
- * and a named statement is parsed and planned once per connection instead of every time.
+ * and a named statement is parsed and planned once per connection instead of every time (unless the database
+ * was opened with `preparedStatements: false`: then it runs unnamed).
  */
 export function runPrepared<T>(
   statement: PreparedStatement<T>,
@@ -168,7 +173,7 @@ async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
     transaction: (fn) => db.transaction(fn),
     sqlExecutor: (tx) => executorOn(tx ?? db),
     async migrate() {
-      await migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR });
+      await applyMigrations(db, { kind: 'pglite', lockKey: ADVISORY_LOCKS.migrations });
     },
     async ping() {
       await client.query('select 1');
@@ -194,13 +199,32 @@ async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
   };
 }
 
-async function openPostgres(url: string, poolMax: number): Promise<Database> {
+/**
+ * A pg client that sends every statement unnamed. A named statement (`queryRows` with a name, `runPrepared`) is
+ * parsed once per server connection and found by name afterwards; a pooler in transaction mode hands the next
+ * transaction another server connection, where the name is unknown ("prepared statement … does not exist") or
+ * names another text. Unnamed, each statement is parsed with its execution, which any pooler carries. Dropping
+ * the name here covers every path, drizzle's included.
+ */
+class UnnamedStatementClient extends pg.Client {}
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with the client as `this` below
+const namedQuery = pg.Client.prototype.query;
+UnnamedStatementClient.prototype.query = function (this: pg.Client, config: unknown, ...rest: unknown[]) {
+  const unnamed =
+    config && typeof config === 'object' && 'name' in config && !('submit' in config)
+      ? { ...config, name: undefined }
+      : config;
+  return (namedQuery as (...args: unknown[]) => unknown).call(this, unnamed, ...rest);
+} as typeof namedQuery;
+
+async function openPostgres(url: string, poolMax: number, preparedStatements: boolean): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolMax,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     application_name: 'moim',
+    ...(preparedStatements ? {} : { Client: UnnamedStatementClient }),
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
@@ -215,17 +239,7 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
       ),
     sqlExecutor: (tx) => executorOn(tx ?? db),
     async migrate() {
-      const conn = await pool.connect();
-      try {
-        await conn.query('select pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
-        try {
-          await migratePg(drizzlePg(conn), { migrationsFolder: MIGRATIONS_DIR });
-        } finally {
-          await conn.query('select pg_advisory_unlock($1)', [ADVISORY_LOCKS.migrations]);
-        }
-      } finally {
-        conn.release();
-      }
+      await applyMigrations(db, { kind: 'postgres', lockKey: ADVISORY_LOCKS.migrations });
     },
     async ping() {
       await pool.query('select 1');
@@ -251,7 +265,8 @@ const dialect = new PgDialect();
  * With a `name`, a hot query is a named prepared statement on PostgreSQL: each connection parses and plans
  * it once, and after five runs PostgreSQL may keep one generic plan instead of planning every request again.
  * The name is suffixed per distinct SQL text (the text changes with the filters given); past `MAX_PREPARED`
- * texts per process, queries run unnamed. PGlite ignores the name.
+ * texts per process, queries run unnamed. PGlite ignores the name, and so does a database opened with
+ * `preparedStatements: false` (DATABASE_PREPARED_STATEMENTS).
  */
 export async function queryRows<T>(exec: Executor, query: SQL, name?: string): Promise<T[]> {
   if (!name) {

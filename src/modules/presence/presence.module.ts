@@ -20,7 +20,6 @@ export function createPresenceModule(infra: Infra, deps: { chat: ChatModule; blo
     store: infra.presence,
     repo,
     db,
-    clock: infra.clock,
     realtime: infra.realtime,
     logger: infra.logger,
     blocks: deps.blocks,

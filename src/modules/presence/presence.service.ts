@@ -1,4 +1,3 @@
-import type { Clock } from '../../infra/clock.js';
 import type { Executor } from '../../infra/db/database.js';
 import type { Logger } from '../../infra/logger.js';
 import type { PresenceStore } from '../../infra/presence/presence-store.js';
@@ -44,7 +43,6 @@ export class PresenceService {
       store: PresenceStore;
       repo: PresenceRepository;
       db: Executor;
-      clock: Clock;
       realtime: RealtimePublisher;
       community: CommunityDirectory;
       blocks: BlockDirectory;
@@ -56,10 +54,10 @@ export class PresenceService {
   async connected(userId: string, socketId: string): Promise<void> {
     this.local.set(socketId, userId);
     const work = (async () => {
-      const now = this.deps.clock.now();
-      if (await this.deps.store.add(userId, socketId)) {
-        await this.touch(userId, now);
-        await this.announce({ userId, online: true, lastSeenAt: now.toISOString() });
+      const { first, at } = await this.deps.store.add(userId, socketId);
+      if (first) {
+        await this.touch(userId, at);
+        await this.announce({ userId, online: true, lastSeenAt: at.toISOString() });
       }
     })();
     this.connecting.set(socketId, work);
@@ -73,11 +71,10 @@ export class PresenceService {
   async disconnected(userId: string, socketId: string): Promise<void> {
     await this.connecting.get(socketId)?.catch(() => undefined);
     this.local.delete(socketId);
-    const now = this.deps.clock.now();
-    const last = await this.deps.store.remove(userId, socketId);
+    const { last, at } = await this.deps.store.remove(userId, socketId);
     // Even when another socket remains: if that one's node dies, this is the last time the person was seen.
-    await this.touch(userId, now);
-    if (last) await this.announce({ userId, online: false, lastSeenAt: now.toISOString() });
+    await this.touch(userId, at);
+    if (last) await this.announce({ userId, online: false, lastSeenAt: at.toISOString() });
   }
 
   /** Presence of those of `userIds` the viewer shares a group or event with, and no block; others are left out. */
@@ -133,14 +130,14 @@ export class PresenceService {
   async heartbeat(): Promise<void> {
     const entries = [...this.local].map(([socketId, userId]) => ({ userId, socketId }));
     if (entries.length === 0) return;
-    const now = this.deps.clock.now();
-    const lost = await this.deps.store.renew(entries);
-    await this.deps.repo.touch(this.deps.db, new Map(entries.map((e) => [e.userId, now])));
+    const { lost, at } = await this.deps.store.renew(entries);
+    await this.deps.repo.touch(this.deps.db, new Map(entries.map((e) => [e.userId, at])));
     // Entries a sweeper took while this node was silent: record again those still connected.
     for (const { userId, socketId } of lost) {
       if (this.local.get(socketId) !== userId) continue;
-      if (await this.deps.store.add(userId, socketId)) {
-        await this.announce({ userId, online: true, lastSeenAt: now.toISOString() });
+      const again = await this.deps.store.add(userId, socketId);
+      if (again.first) {
+        await this.announce({ userId, online: true, lastSeenAt: again.at.toISOString() });
       }
     }
   }

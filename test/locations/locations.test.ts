@@ -153,6 +153,14 @@ describe('live location', () => {
     // What B received is the cell's centre, not where A is.
     expect(distanceMeters(person, exact)).toBeGreaterThan(10);
     expect(person.distanceM).toBeLessThanOrEqual(1000);
+    // A pushed frame (encoded by Moim itself) has the shape of a subscribe's answer (encoded by Socket.IO).
+    expect(Object.keys(frame).sort()).toEqual(['at', 'events', 'people', 'subscriptionId']);
+    expect(new Date(frame.at as string).toISOString()).toBe(frame.at);
+    expect(Object.keys(person).sort()).toEqual(
+      ['distanceM', 'lat', 'lng', 'nickname', 'precision', 'shareId', 'updatedAt', 'userId'].sort(),
+    );
+    expect(Number.isInteger(person.distanceM)).toBe(true);
+    expect(new Date(person.updatedAt as string).toISOString()).toBe(person.updatedAt);
     // Nobody sees themselves.
     const own = await connect(a);
     const mine = await subscribe(own, { type: 'nearby', ...CITY_HALL, radiusM: 1000 });

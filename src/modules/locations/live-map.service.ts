@@ -496,13 +496,21 @@ export class LiveMapService {
    * data there is none of.
    */
   private framePacket(sub: Subscription, now: number, parts: FrameParts): string {
-    let people = '';
+    // Pieces joined once: a string grown by `+=` is a rope that the socket's byteLength flattens again, which
+    // cost more than encoding the frame had.
+    const pieces: (string | number)[] = [
+      `2["location:frame",{"subscriptionId":"${sub.id}","at":"${this.frameAt(now)}","people":[`,
+    ];
     for (let i = 0; i < parts.picked.length; i++) {
-      const d = parts.distances ? Math.round(parts.distances[i]!) : null;
-      people += `${i === 0 ? '' : ','}${personJson(parts.picked[i]!)}${d}}`;
+      if (i > 0) pieces.push(',');
+      pieces.push(
+        personJson(parts.picked[i]!),
+        parts.distances ? Math.round(parts.distances[i]!) : 'null',
+        '}',
+      );
     }
-    const events = parts.events ? `,"events":${JSON.stringify(parts.events)}` : '';
-    return `2["location:frame",{"subscriptionId":"${sub.id}","at":"${this.frameAt(now)}","people":[${people}]${events}}]`;
+    pieces.push(']', parts.events ? `,"events":${JSON.stringify(parts.events)}` : '', '}]');
+    return pieces.join('');
   }
 
   private record(sub: Subscription, parts: FrameParts, now: number): void {

@@ -76,6 +76,23 @@ describe.runIf(Boolean(process.env.REDIS_URL))('location store (Redis): mirrors 
     expect(await around(node(), layer)).toEqual([]);
   });
 
+  it('a removal made through a clock behind the mirror is still seen (stamps never go back)', async () => {
+    const a = node();
+    const b = node();
+    // A test clock 5 s behind the real one: its scripts' time is 5 s behind the mirror's cursor.
+    const lateClock: Clock = { now: () => new Date(Date.now() - 5_000) };
+    const late: LocationStore = new RedisLocationStore(redis, prefix, lateClock, { writeBatchMs: 100 });
+    const layer = `nearby-${randomUUID()}`;
+    const [gone, stays, added] = [shareOf(layer), shareOf(layer), shareOf(layer)];
+    for (const share of [gone, stays, added]) await a.store.putShare(share);
+    await a.store.write([put(gone), put(stays)], Date.now());
+    expect(await around(b, layer)).toHaveLength(2);
+    await late.removeShares([gone]);
+    expect(await late.write([put(added, CENTRE.lat + 0.01)], 0)).toBe(0);
+    const seen = await around(b, layer);
+    expect(seen.map((p) => p.share.shareId).sort()).toEqual([stays.shareId, added.shareId].sort());
+  });
+
   it('nodes whose clocks are minutes apart see each other fresh, and share one limit per person', async () => {
     const ahead = node(+30_000);
     const behind = node(-150_000); // further behind than a position lives
@@ -114,7 +131,7 @@ describe.runIf(Boolean(process.env.REDIS_URL))('location store (Redis): mirrors 
     for (let i = 0; i < shares.length; i += 5_000) {
       await Promise.all(shares.slice(i, i + 5_000).map((s) => a.store.putShare(s)));
     }
-    // One script call: every position gets the same time, and pages of 20,000 end within it.
+    // One batch: its calls mostly share one stamp (a layer's stamps never go back), and pages of 20,000 end inside it.
     const spread = (i: number) =>
       put(shares[i]!, CENTRE.lat + (i % 200) * 1e-4, CENTRE.lng + Math.floor(i / 200) * 1e-4);
     expect(

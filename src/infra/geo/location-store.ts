@@ -200,7 +200,8 @@ export class MemoryLocationStore implements LocationStore {
 // ---------------------------------------------------------------------------------------------------------------
 // Redis: every node. Keys (under the deployment prefix): `loc:meta` hash shareId → share (registered shares),
 // `loc:user:<id>` set of a person's share ids, `loc:geo:<layer>` GEO set and `loc:seen:<layer>` sorted set of
-// update times, `loc:gone:<layer>` sorted set of shares removed in the last GONE_KEEP_MS, `loc:rate:<person>`
+// update stamps, `loc:gone:<layer>` sorted set of shares removed in the last GONE_KEEP_MS, `loc:hw:<layer>` the
+// layer's last stamp, `loc:rate:<person>`
 // the per-person limit's state, `loc:epoch` when this data set began. Scripts keep each batch and each query to
 // one round trip, and make a write for a share that was removed a no-op (Redis runs a script atomically, so
 // "stop" and a late write cannot interleave).
@@ -223,12 +224,28 @@ const READ_CHUNK = 5_000;
 /** The write batch's own delay, and Redis's, on top of what a node lets an update come early. */
 const WRITE_DELAY_SLACK_MS = 250;
 
+const ms = (v: string) => `string.format('%.0f', ${v})`;
 const NOW = `
 local p = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
+-- The time a change of a layer is stamped with: never before an earlier stamp of that layer, so a mirror that has
+-- read up to a stamp misses nothing written or removed after it, even when the clock (or a node's offset) steps
+-- back a little. A step back of more than a minute starts a new epoch instead: every mirror starts over.
+local stamps = {}
+local function stamp(layer)
+  if stamps[layer] then return stamps[layer] end
+  local key = p .. 'loc:hw:' .. layer
+  local hw = tonumber(redis.call('GET', key) or '0')
+  if now >= hw or hw - now > 60000 then
+    if now < hw then redis.call('SET', p .. 'loc:epoch', (redis.call('GET', p .. 'loc:epoch') or '') .. '+') end
+    hw = now
+    redis.call('SET', key, ${ms('hw')})
+  end
+  stamps[layer] = hw
+  return hw
+end
 `;
-const ms = (v: string) => `string.format('%.0f', ${v})`;
 
 // The write also enforces the per-person limit across nodes: each node limits what it accepts, but a person with
 // devices on two nodes could otherwise be stored twice as often. The same GCRA as on arrival, keyed per person
@@ -260,7 +277,7 @@ for i = 5, #ARGV, 5 do
   elseif redis.call('HEXISTS', p .. 'loc:meta', id) == 1 then
     local layer = ARGV[i + 1]
     redis.call('GEOADD', p .. 'loc:geo:' .. layer, ARGV[i + 2], ARGV[i + 3], id)
-    redis.call('ZADD', p .. 'loc:seen:' .. layer, now, id)
+    redis.call('ZADD', p .. 'loc:seen:' .. layer, stamp(layer), id)
   end
 end
 return dropped
@@ -275,8 +292,9 @@ for i = 3, #ARGV, 3 do
   redis.call('ZREM', p .. 'loc:geo:' .. layer, id)
   redis.call('ZREM', p .. 'loc:seen:' .. layer, id)
   local gone = p .. 'loc:gone:' .. layer
-  redis.call('ZADD', gone, now, id)
+  redis.call('ZADD', gone, stamp(layer), id)
   redis.call('ZREMRANGEBYSCORE', gone, '-inf', ${ms(`now - ${GONE_KEEP_MS}`)})
+  redis.call('PEXPIRE', gone, ${GONE_KEEP_MS})
 end
 return 0
 `;
@@ -313,15 +331,16 @@ local ids = redis.call('ZREVRANGEBYSCORE', seen, '+inf', '(' .. ${ms('now - tonu
 return {now, positions(ids)}
 `;
 
-// A mirror's catch-up: the positions written at or after ARGV[5] (skipping ARGV[6] of them, at most ARGV[7]) and
-// the shares removed since: {now, epoch, how many read, {id, lng, lat, updatedAt}…, {removed id}…}. Only
-// registered shares have positions (removal deletes them in the same script that lists it), so none is checked.
+// A mirror's catch-up: the positions stamped at or after ARGV[5] (at most ARGV[6]) and the shares removed since:
+// {now, the layer's stamp, epoch, how many read, {id, lng, lat, updatedAt}…, {removed id}…}. Only registered
+// shares have positions (removal deletes them in the same script that lists it), so none is checked.
 const CHANGES_SCRIPT = `${PRUNE}
 redis.call('SET', p .. 'loc:epoch', ${ms('now')}, 'NX')
 local epoch = redis.call('GET', p .. 'loc:epoch')
-local changed = redis.call('ZRANGEBYSCORE', seen, ARGV[5], '+inf', 'WITHSCORES', 'LIMIT', ARGV[6], ARGV[7])
+local at = stamp(ARGV[3])
+local changed = redis.call('ZRANGEBYSCORE', seen, ARGV[5], '+inf', 'WITHSCORES', 'LIMIT', 0, ARGV[6])
 local removed = redis.call('ZRANGEBYSCORE', p .. 'loc:gone:' .. ARGV[3], ARGV[5], '+inf')
-return {now, epoch, #changed / 2, positions(changed), removed}
+return {now, at, epoch, #changed / 2, positions(changed), removed}
 `;
 
 // A person's registered shares, {id, encoded share}…, in one round trip (every node reads them every few seconds
@@ -354,7 +373,7 @@ type ScriptClient = Redis & {
   locWrite(...args: (string | number)[]): Promise<number>;
   locRemove(...args: (string | number)[]): Promise<unknown>;
   locLayer(...args: (string | number)[]): Promise<[number, string[]]>;
-  locChanges(...args: (string | number)[]): Promise<[number, string, number, string[], string[]]>;
+  locChanges(...args: (string | number)[]): Promise<[number, number, string, number, string[], string[]]>;
 };
 
 /** Decoded shares kept per node: a share never changes once made, so only its removal matters (checked in Redis). */
@@ -369,9 +388,10 @@ const SHARE_CACHE_MAX = 200_000;
 interface Mirror {
   layer: string;
   grid: PositionGrid<StoredPosition>;
-  /** Read positions written at or after this (Redis time), skipping `skip` of them (a page cut at that time). */
+  /** Read positions stamped at or after this, but for `readAtCursor`: those of that stamp already read (a page
+   * cut inside it). */
   cursor: number;
-  skip: number;
+  readAtCursor: Set<string>;
   epoch: string | null;
   /** When (this node's clock) the last catch-up answered. */
   caughtUpAt: number;
@@ -525,7 +545,7 @@ export class RedisLocationStore implements LocationStore {
         layer,
         grid: new PositionGrid(),
         cursor: 0,
-        skip: 0,
+        readAtCursor: new Set(),
         epoch: null,
         caughtUpAt: 0,
         sweptAt: 0,
@@ -571,18 +591,18 @@ export class RedisLocationStore implements LocationStore {
     // Removals are listed for GONE_KEEP_MS: a mirror that missed part of that list must start over.
     if (m.caughtUpAt > 0 && local - m.caughtUpAt > GONE_KEEP_MS / 2) this.restart(m);
     for (;;) {
-      const [now, epoch, read, flat, removed] = await this.redis.locChanges(
+      const limit = m.readAtCursor.size + CHANGES_PAGE;
+      const [now, at, epoch, read, flat, removed] = await this.redis.locChanges(
         this.prefix,
         this.offset(),
         m.layer,
         m.staleMs,
         m.cursor,
-        m.skip,
-        CHANGES_PAGE,
+        limit,
       );
       const skew = this.measured(now);
-      // Another data set (Redis was emptied), or Redis's clock went back past the cursor: start over.
-      if ((m.epoch !== null && epoch !== m.epoch) || now < m.cursor) {
+      // Another data set (Redis was emptied, or its clock went far back): start over.
+      if (m.epoch !== null && epoch !== m.epoch) {
         this.restart(m);
         m.epoch = epoch;
         continue;
@@ -591,32 +611,37 @@ export class RedisLocationStore implements LocationStore {
       for (const id of removed) {
         m.grid.delete(id);
         this.shares.delete(id);
+        this.reread.delete(id);
       }
       await this.learnShares(flat);
       for (let i = 0; i + 3 < flat.length; i += 4) {
         const id = flat[i]!;
-        const share = this.shares.get(id);
+        const stamped = Number(flat[i + 3]);
+        if (stamped === m.cursor && m.readAtCursor.has(id)) continue;
+        // The share this node knows, or the one the mirror holds (removal comes through `removed`, not a miss).
+        const share = this.shares.get(id) ?? m.grid.get(id)?.share;
         if (!share) m.grid.delete(id);
         else {
           m.grid.put(id, {
             share,
             lng: Number(flat[i + 1]),
             lat: Number(flat[i + 2]),
-            updatedAtMs: Number(flat[i + 3]) - skew,
+            updatedAtMs: stamped - skew,
           });
         }
       }
-      if (read < CHANGES_PAGE || flat.length === 0) {
-        m.cursor = now;
-        m.skip = 0;
+      if (read < limit || flat.length === 0) {
+        m.cursor = at;
+        m.readAtCursor = new Set();
         break;
       }
-      // A full page: go on from its last time, skipping the positions of that time already read.
+      // A full page: go on from its last stamp, leaving out the positions of that stamp already read (by id, not
+      // by count: one may have been written again or removed in between, which would shift a count).
       const last = Number(flat.at(-1));
-      let atLast = 0;
-      for (let i = flat.length - 1; i >= 3 && Number(flat[i]) === last; i -= 4) atLast++;
-      m.skip = last === m.cursor ? m.skip + atLast : atLast;
+      const readAtLast = last === m.cursor ? m.readAtCursor : new Set<string>();
+      for (let i = flat.length - 4; i >= 0 && Number(flat[i + 3]) === last; i -= 4) readAtLast.add(flat[i]!);
       m.cursor = last;
+      m.readAtCursor = readAtLast;
     }
     m.caughtUpAt = this.clock.now().getTime();
     if (m.caughtUpAt - m.sweptAt >= MIRROR_SWEEP_MS) {
@@ -629,7 +654,7 @@ export class RedisLocationStore implements LocationStore {
   private restart(m: Mirror): void {
     m.grid.clear();
     m.cursor = 0;
-    m.skip = 0;
+    m.readAtCursor = new Set();
   }
 
   /**
@@ -654,7 +679,10 @@ export class RedisLocationStore implements LocationStore {
       ids.forEach((id, i) => {
         const share = raws[i] ? decodeShare(id, raws[i]) : null;
         if (share) this.remember(share);
-        else this.shares.delete(id);
+        else {
+          this.shares.delete(id);
+          this.reread.delete(id);
+        }
       });
     }
   }
@@ -662,8 +690,13 @@ export class RedisLocationStore implements LocationStore {
   private remember(share: ShareEntry): void {
     // Entries of shares removed through another node linger until this bound; Redis decides what is shown.
     if (this.shares.size >= SHARE_CACHE_MAX) {
-      this.shares.clear();
-      this.reread.clear();
+      // The oldest tenth goes (a Map iterates in insertion order); a mirror keeps its positions' shares itself.
+      let n = 0;
+      for (const id of this.shares.keys()) {
+        this.shares.delete(id);
+        this.reread.delete(id);
+        if (++n >= SHARE_CACHE_MAX / 10) break;
+      }
     }
     this.shares.set(share.shareId, share);
     const mirror = this.mirrors.get(share.layer);

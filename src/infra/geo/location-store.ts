@@ -188,7 +188,10 @@ export class MemoryLocationStore implements LocationStore {
     freshAfterMs: number,
   ): Promise<StoredPosition[]> {
     const grid = this.layers.get(layer);
-    return grid ? nearest(grid, centre, radiusM, count, freshAfterMs) : [];
+    if (!grid) return [];
+    const found = nearest(grid, centre, radiusM, count, freshAfterMs);
+    if (grid.size === 0) this.layers.delete(layer);
+    return found;
   }
 
   private dropPosition(layer: string, shareId: string): void {

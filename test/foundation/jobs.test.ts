@@ -173,3 +173,62 @@ describe('outbox', () => {
     }
   });
 });
+
+describe('outbox projections', () => {
+  let t: TestApp;
+  const seen: { note: string; txid: string }[] = [];
+  const hooked: string[] = [];
+  beforeAll(async () => {
+    t = await buildTestApp();
+    t.infra.outbox.project('test.projection', ['system.probe'], async (event, { tx, afterCommit }) => {
+      if (event.payload.note === 'refused') throw new Error('projection refused');
+      const [row] = await queryRows<{ txid: string }>(tx, sql`select txid_current()::text as txid`);
+      seen.push({ note: event.payload.note, txid: row!.txid });
+      afterCommit(() => {
+        hooked.push(event.payload.note);
+      });
+    });
+    t.infra.outbox.subscribe('test.chain', ['system.probe'], async (event, { publish }) => {
+      if (event.payload.note === 'cause') await publish('system.probe', { note: 'consequence' });
+    });
+  });
+  afterAll(() => t.close());
+
+  it("run in the publisher's transaction as it publishes, and their hooks before the publisher's call returns", async () => {
+    await t.infra.outbox.stop(); // nothing but the publisher can run them
+    try {
+      const txid = await t.infra.outbox.unitOfWork(async ({ tx, publish }) => {
+        await publish('system.probe', { note: 'inline' });
+        expect(seen.map((s) => s.note)).toContain('inline');
+        const [row] = await queryRows<{ txid: string }>(tx, sql`select txid_current()::text as txid`);
+        return row!.txid;
+      });
+      expect(seen.find((s) => s.note === 'inline')?.txid).toBe(txid);
+      expect(hooked).toContain('inline');
+    } finally {
+      t.infra.outbox.start();
+    }
+  });
+
+  it("a failing projection fails the publisher's transaction: nothing of it is written", async () => {
+    await expect(
+      t.infra.outbox.unitOfWork(async ({ publish }) => {
+        await publish('system.probe', { note: 'refused' });
+      }),
+    ).rejects.toThrow('projection refused');
+    const rows = await queryRows<{ n: number }>(
+      t.infra.database.db,
+      sql`select count(*)::int as n from outbox_events where payload->>'note' = 'refused'`,
+    );
+    expect(rows[0]!.n).toBe(0);
+  });
+
+  it("run for an event a subscriber publishes, in the relay's transaction", async () => {
+    await t.infra.outbox.unitOfWork(async ({ publish }) => {
+      await publish('system.probe', { note: 'cause' });
+    });
+    await t.infra.outbox.drain();
+    expect(seen.map((s) => s.note)).toEqual(expect.arrayContaining(['cause', 'consequence']));
+    expect(hooked).toContain('consequence');
+  });
+});

@@ -12,8 +12,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Group maps through the real groups module and real sockets: members share to their group and watch its map,
- * everyone else gets 404; leaving, being removed and the group's deletion end the shares and the watching, at
- * once through the outbox, or by the periodic checks when a departure was missed.
+ * everyone else gets 404; leaving, being removed and the group's deletion end the shares and the watching in their
+ * own transaction, and the periodic checks catch a membership ended any other way.
  */
 describe('live location: group audience', () => {
   let t: TestApp;
@@ -233,7 +233,7 @@ describe('live location: group audience', () => {
     }
   });
 
-  it('a departure the outbox has not delivered is caught by the periodic checks', async () => {
+  it('a departure ends the share and the watching in its own transaction, without the outbox relay', async () => {
     const { group, members } = await family(1);
     const mom = group.owner;
     const kid = members[0]!;
@@ -245,32 +245,62 @@ describe('live location: group audience', () => {
     await update(sKid, HOME);
     await seen;
 
-    // Hold the outbox, so the groups module's group.member_left is not delivered.
+    // Held: nothing the relay delivers can play a part in what follows.
     await t.infra.outbox.stop();
     try {
+      const ended = nextEvent<Json>(sKid, 'location:share_ended');
+      const unsubscribed = nextEvent<Json>(sKid, 'location:unsubscribed');
+      const gone = frameWhere(sMom, showsNot(kid.userId));
       const left = await t.app.inject({
         method: 'POST',
         url: `/v1/groups/${group.id}/leave`,
         headers: kid.headers,
       });
       expect(left.statusCode).toBe(204);
-      // The map rechecks each subscriber's membership every 30 s: the kid's map closes.
-      const unsubscribed = nextEvent<Json>(sKid, 'location:unsubscribed');
-      clock.advance(31_000);
-      expect(await unsubscribed).toEqual({ subscriptionId: kidSub.subscriptionId, reason: 'audience_left' });
-      // The minute's share check ends the share of someone no longer a member.
-      const gone = frameWhere(sMom, showsNot(kid.userId));
-      const ended = nextEvent<Json>(sKid, 'location:share_ended');
-      expect(await t.app.modules.locations.service.recheckGroupShares()).toBe(1);
+      // By the answer the share has ended, and the kid's sockets have left the map's room.
+      expect(await shares(kid)).toEqual([
+        expect.objectContaining({ id: kidShare.id, active: false, stopReason: 'audience_left' }),
+      ]);
       expect(await ended).toEqual({ shareId: kidShare.id, reason: 'audience_left' });
+      // The map closes at its next frame, not at the 30 s recheck.
+      expect(await unsubscribed).toEqual({ subscriptionId: kidSub.subscriptionId, reason: 'audience_left' });
       await gone;
       expect(await update(sKid, HOME)).toEqual({ ok: true, data: { shares: 0 } });
-      expect(await t.app.modules.locations.service.recheckGroupShares()).toBe(0);
     } finally {
       t.infra.outbox.start();
     }
-    // The late delivery finds nothing more to end.
     await t.infra.outbox.drain();
+    expect(await t.app.modules.locations.service.recheckGroupShares()).toBe(0);
+  });
+
+  it('a membership ended behind the service (by hand in the database) is caught by the periodic checks', async () => {
+    const { group, members } = await family(1);
+    const mom = group.owner;
+    const kid = members[0]!;
+    const [sMom, sKid] = await Promise.all([connect(mom), connect(kid)]);
+    const kidShare = (await share(kid, group.id)).json() as Json;
+    await watch(sMom, group.id);
+    const kidSub = (await watch(sKid, group.id)).data as Json;
+    const seen = frameWhere(sMom, shows(kid.userId));
+    await update(sKid, HOME);
+    await seen;
+
+    const { sql } = await import('drizzle-orm');
+    await t.infra.database.db.execute(
+      sql`delete from group_members where group_id = ${group.id} and user_id = ${kid.userId}`,
+    );
+    // The map rechecks each subscriber's membership every 30 s: the kid's map closes.
+    const unsubscribed = nextEvent<Json>(sKid, 'location:unsubscribed');
+    clock.advance(31_000);
+    expect(await unsubscribed).toEqual({ subscriptionId: kidSub.subscriptionId, reason: 'audience_left' });
+    // The minute's share check ends the share of someone no longer a member.
+    const gone = frameWhere(sMom, showsNot(kid.userId));
+    const ended = nextEvent<Json>(sKid, 'location:share_ended');
+    expect(await t.app.modules.locations.service.recheckGroupShares()).toBe(1);
+    expect(await ended).toEqual({ shareId: kidShare.id, reason: 'audience_left' });
+    await gone;
+    expect(await update(sKid, HOME)).toEqual({ ok: true, data: { shares: 0 } });
+    expect(await t.app.modules.locations.service.recheckGroupShares()).toBe(0);
     expect(await shares(kid)).toEqual([
       expect.objectContaining({ id: kidShare.id, active: false, stopReason: 'audience_left' }),
     ]);

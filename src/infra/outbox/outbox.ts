@@ -22,7 +22,8 @@ export type UnitOfWork = <T>(fn: (ctx: TxContext) => Promise<T>) => Promise<T>;
 
 /**
  * What a subscriber gets: a savepoint inside the relay's transaction (its writes, and the events it publishes in
- * turn, commit together with marking the event delivered) and post-commit hooks.
+ * turn, commit together with marking the event delivered) and post-commit hooks. A projection gets the
+ * publisher's own context.
  */
 export type SubscriberContext = TxContext;
 
@@ -47,13 +48,14 @@ const GATHER_MS = 10;
  */
 export class Outbox {
   private readonly subscriptions: Subscription[] = [];
+  private readonly projections: Subscription[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   /** A unit of work of this process published since the last pass began: no need to look whether one is due. */
   private published = false;
   private stopped = true;
-  private insertEvent: PreparedStatement<unknown> | undefined;
+  private insertEvent: PreparedStatement<{ id: number; createdAt: Date }[]> | undefined;
 
   constructor(
     private readonly database: Database,
@@ -66,11 +68,19 @@ export class Outbox {
   ) {}
 
   subscribe<K extends DomainTopic>(name: string, topics: K[] | '*', handler: Handler<K>): void {
-    this.subscriptions.push({
-      name,
-      topics: topics === '*' ? '*' : new Set(topics),
-      handler: handler as unknown as Handler<DomainTopic>,
-    });
+    this.subscriptions.push(subscription(name, topics, handler));
+  }
+
+  /**
+   * Keeps another module's state in step with the publisher's: `handler` runs inside the transaction that
+   * publishes a matching event, at the moment it publishes it, and its post-commit hooks run before the publisher's
+   * call returns. For state that decides who may see or do what (a conversation's members, who sees a location,
+   * a revoked session's sockets), which must never be seen out of step with its source, not even for the relay's
+   * few milliseconds. A failing projection fails the publisher's transaction. Keep them small and cascades out:
+   * consequences (notifications, other aggregates) stay with `subscribe`.
+   */
+  project<K extends DomainTopic>(name: string, topics: K[], handler: Handler<K>): void {
+    this.projections.push(subscription(name, topics, handler));
   }
 
   /** Whether any subscriber of this process (every process registers the same ones) takes `topic`. */
@@ -99,7 +109,7 @@ export class Outbox {
     const result = await this.database.transaction(async (tx) => {
       hooks = [];
       published = false;
-      return fn({
+      const ctx: TxContext = {
         tx,
         publish: async (topic, payload, actorId = null) => {
           const dispatchedAt = this.preDispatched(topic);
@@ -114,18 +124,21 @@ export class Outbox {
               // Cast here rather than mapped by the column, which cannot map a null placeholder.
               dispatchedAt: sql`${sql.placeholder('dispatchedAt')}::timestamptz`,
             })
+            .returning({ id: outboxEvents.id, createdAt: outboxEvents.createdAt })
             .prepare('outbox_publish');
-          await runPrepared(this.insertEvent, tx, {
+          const [row] = await runPrepared(this.insertEvent, tx, {
             topic,
             payload,
             actorId,
             dispatchedAt: dispatchedAt?.toISOString() ?? null,
           });
+          await this.runProjections({ id: row!.id, topic, payload, actorId, createdAt: row!.createdAt }, ctx);
         },
         afterCommit: (hook) => {
           hooks.push(hook);
         },
-      });
+      };
+      return fn(ctx);
     });
     if (published) this.notePublished();
     await runHooks(hooks, this.logger);
@@ -243,16 +256,21 @@ export class Outbox {
         const eventHooks: (() => void | Promise<void>)[] = [];
         try {
           await tx.transaction(async (sp) => {
-            for (const sub of subscribers) {
-              await sub.handler(event, {
-                tx: sp,
-                publish: async (topic, payload, actorId = null) => {
-                  await sp.insert(outboxEvents).values({ topic, payload, actorId });
-                  followOn = true;
-                },
-                afterCommit: (h) => eventHooks.push(h),
-              });
-            }
+            const ctx: SubscriberContext = {
+              tx: sp,
+              publish: async (topic, payload, actorId = null) => {
+                const dispatchedAt = this.preDispatched(topic);
+                const [inserted] = await sp
+                  .insert(outboxEvents)
+                  .values({ topic, payload, actorId, dispatchedAt })
+                  .returning({ id: outboxEvents.id, createdAt: outboxEvents.createdAt });
+                if (!dispatchedAt) followOn = true;
+                const { id, createdAt } = inserted!;
+                await this.runProjections({ id, topic, payload, actorId, createdAt }, ctx);
+              },
+              afterCommit: (h) => eventHooks.push(h),
+            };
+            for (const sub of subscribers) await sub.handler(event, ctx);
           });
           hooks.push(...eventHooks);
           delivered.push(row.id);
@@ -302,6 +320,13 @@ export class Outbox {
     return claimed;
   }
 
+  private async runProjections(event: DomainEvent, ctx: TxContext): Promise<void> {
+    for (const projection of this.projections) {
+      if (projection.topics === '*' || projection.topics.has(event.topic))
+        await projection.handler(event, ctx);
+    }
+  }
+
   /** Deletes delivered events past the retention period (run by a daily cron job). */
   async prune(): Promise<number> {
     const cutoff = new Date(this.clock.now().getTime() - this.opts.retentionDays * 86_400_000);
@@ -311,6 +336,18 @@ export class Outbox {
       .returning({ id: outboxEvents.id });
     return deleted.length;
   }
+}
+
+function subscription<K extends DomainTopic>(
+  name: string,
+  topics: K[] | '*',
+  handler: Handler<K>,
+): Subscription {
+  return {
+    name,
+    topics: topics === '*' ? '*' : new Set(topics),
+    handler: handler as unknown as Handler<DomainTopic>,
+  };
 }
 
 async function runHooks(hooks: (() => void | Promise<void>)[], logger: Logger): Promise<void> {

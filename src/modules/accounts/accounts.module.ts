@@ -137,7 +137,7 @@ export function createAccountsModule(infra: Infra) {
   );
 
   // A revoked session's sockets go at once, on whichever node holds them.
-  outbox.subscribe('accounts.disconnect-revoked', ['session.revoked'], async (event, ctx) => {
+  outbox.project('accounts.disconnect-revoked', ['session.revoked'], async (event, ctx) => {
     ctx.afterCommit(() => {
       infra.realtime.emit(sessionRoom(event.payload.sessionId), 'auth:expired', { reason: 'session_ended' });
       infra.realtime.disconnect(sessionRoom(event.payload.sessionId));

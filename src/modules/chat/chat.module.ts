@@ -8,8 +8,8 @@ import { SearchIndexUpkeep } from './search-index.service.js';
 
 /**
  * Chat: the services, the socket events, the search index's upkeep (started with the server), and the outbox
- * subscribers that open a conversation for every event (and group) and keep its members in step with the people
- * going (and the group's members).
+ * projections that open a conversation for every event (and group) and keep its members in step with the people
+ * going (and the group's members), in the transactions that change those.
  */
 export function createChatModule(infra: Infra, deps: { blocks: BlockDirectory }) {
   const { database, outbox, realtime, clock } = infra;
@@ -35,10 +35,10 @@ export function createChatModule(infra: Infra, deps: { blocks: BlockDirectory })
   const membership = new ChatMembership({ repo, db, unitOfWork: outbox.unitOfWork, realtime, chat, blocks });
   registerChatSockets(infra.gateway, chat);
 
-  outbox.subscribe('chat.event-conversations', ['event.created'], async (e, ctx) => {
+  outbox.project('chat.event-conversations', ['event.created'], async (e, ctx) => {
     await membership.open(ctx, { eventId: e.payload.eventId }, e.payload.hostId);
   });
-  outbox.subscribe(
+  outbox.project(
     'chat.event-members',
     ['event.joined', 'event.promoted', 'event.application_decided'],
     async (e, ctx) => {
@@ -46,7 +46,7 @@ export function createChatModule(infra: Infra, deps: { blocks: BlockDirectory })
       if (going) await membership.add(ctx, { eventId: e.payload.eventId }, e.payload.userId, 'member');
     },
   );
-  outbox.subscribe('chat.event-departures', ['event.left', 'event.kicked'], async (e, ctx) => {
+  outbox.project('chat.event-departures', ['event.left', 'event.kicked'], async (e, ctx) => {
     await membership.remove(
       ctx,
       { eventId: e.payload.eventId },
@@ -54,23 +54,23 @@ export function createChatModule(infra: Infra, deps: { blocks: BlockDirectory })
       e.topic === 'event.kicked' ? 'removed' : 'left',
     );
   });
-  outbox.subscribe('chat.event-host', ['event.host_changed'], async (e, ctx) => {
+  outbox.project('chat.event-host', ['event.host_changed'], async (e, ctx) => {
     await membership.setRole(ctx, { eventId: e.payload.eventId }, e.payload.from, 'member');
     await membership.add(ctx, { eventId: e.payload.eventId }, e.payload.to, 'admin', { announce: false });
   });
-  outbox.subscribe('chat.event-closed', ['event.cancelled'], async (e, ctx) => {
+  outbox.project('chat.event-closed', ['event.cancelled'], async (e, ctx) => {
     await membership.archive(ctx, { eventId: e.payload.eventId });
   });
 
   // Groups: the conversation opens with the group (its owner as admin), follows its members and their roles,
   // and is archived when the group is deleted.
-  outbox.subscribe('chat.group-conversations', ['group.created'], async (e, ctx) => {
+  outbox.project('chat.group-conversations', ['group.created'], async (e, ctx) => {
     await membership.open(ctx, { groupId: e.payload.groupId }, e.payload.ownerId);
   });
-  outbox.subscribe('chat.group-members', ['group.member_joined'], async (e, ctx) => {
+  outbox.project('chat.group-members', ['group.member_joined'], async (e, ctx) => {
     await membership.add(ctx, { groupId: e.payload.groupId }, e.payload.userId, 'member');
   });
-  outbox.subscribe('chat.group-departures', ['group.member_left', 'group.member_removed'], async (e, ctx) => {
+  outbox.project('chat.group-departures', ['group.member_left', 'group.member_removed'], async (e, ctx) => {
     await membership.remove(
       ctx,
       { groupId: e.payload.groupId },
@@ -78,11 +78,11 @@ export function createChatModule(infra: Infra, deps: { blocks: BlockDirectory })
       e.topic === 'group.member_removed' ? 'removed' : 'left',
     );
   });
-  outbox.subscribe('chat.group-roles', ['group.role_changed'], async (e, ctx) => {
+  outbox.project('chat.group-roles', ['group.role_changed'], async (e, ctx) => {
     const role = e.payload.to === 'member' ? 'member' : 'admin';
     await membership.setRole(ctx, { groupId: e.payload.groupId }, e.payload.userId, role);
   });
-  outbox.subscribe('chat.group-closed', ['group.deleted'], async (e, ctx) => {
+  outbox.project('chat.group-closed', ['group.deleted'], async (e, ctx) => {
     await membership.archive(ctx, { groupId: e.payload.groupId });
   });
 

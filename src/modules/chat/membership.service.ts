@@ -12,9 +12,10 @@ type Scope = { groupId: string } | { eventId: string };
 
 /**
  * Keeps each conversation's members in step with its group's members and its event's people going, from the
- * domain events those modules publish (run by the outbox relay, in the transaction that marks the event
- * delivered). Joins and departures are announced by system messages, and the person's sockets join or leave the
- * conversation's room right after commit, on whichever node holds them.
+ * domain events those modules publish (outbox projections: in the transaction that publishes the event, so a
+ * removed member can never read on while the relay catches up). Joins and departures are announced by system
+ * messages, and the person's sockets join or leave the conversation's room right after commit, on whichever node
+ * holds them.
  */
 export class ChatMembership {
   constructor(

@@ -45,35 +45,35 @@ export function createLocationsModule(infra: Infra, deps: { groups: GroupDirecto
   });
   registerLocationSockets(infra.gateway, service, maps);
 
-  outbox.subscribe('locations.session-ended', ['session.revoked'], async (e, ctx) => {
+  outbox.project('locations.session-ended', ['session.revoked'], async (e, ctx) => {
     await service.endSessionShares(ctx, e.payload.sessionId);
   });
-  outbox.subscribe('locations.account-deleted', ['user.deleted'], async (e, ctx) => {
+  outbox.project('locations.account-deleted', ['user.deleted'], async (e, ctx) => {
     await service.endUserShares(ctx, e.payload.userId);
   });
-  outbox.subscribe('locations.left-event', ['event.left', 'event.kicked'], async (e, ctx) => {
+  outbox.project('locations.left-event', ['event.left', 'event.kicked'], async (e, ctx) => {
     const { eventId, userId } = e.payload;
     await service.endAudienceShares(ctx, 'event', eventId, 'audience_left', userId);
     ctx.afterCommit(() => realtime.leave(userRoom(userId), mapRoom('event', eventId)));
   });
-  outbox.subscribe('locations.event-cancelled', ['event.cancelled'], async (e, ctx) => {
+  outbox.project('locations.event-cancelled', ['event.cancelled'], async (e, ctx) => {
     const { eventId } = e.payload;
     await service.endAudienceShares(ctx, 'event', eventId, 'event_cancelled');
     ctx.afterCommit(() => realtime.leave(mapRoom('event', eventId), mapRoom('event', eventId)));
   });
 
-  outbox.subscribe('locations.event-rescheduled', ['event.updated'], async (e, ctx) => {
+  outbox.project('locations.event-rescheduled', ['event.updated'], async (e, ctx) => {
     const { eventId, fields } = e.payload;
     if (fields.includes('startsAt') || fields.includes('endsAt'))
       await service.eventRescheduled(ctx, eventId);
   });
 
-  outbox.subscribe('locations.left-group', ['group.member_left', 'group.member_removed'], async (e, ctx) => {
+  outbox.project('locations.left-group', ['group.member_left', 'group.member_removed'], async (e, ctx) => {
     const { groupId, userId } = e.payload;
     await service.endAudienceShares(ctx, 'group', groupId, 'audience_left', userId);
     ctx.afterCommit(() => realtime.leave(userRoom(userId), mapRoom('group', groupId)));
   });
-  outbox.subscribe('locations.group-deleted', ['group.deleted'], async (e, ctx) => {
+  outbox.project('locations.group-deleted', ['group.deleted'], async (e, ctx) => {
     const { groupId } = e.payload;
     await service.endAudienceShares(ctx, 'group', groupId, 'group_deleted');
     ctx.afterCommit(() => realtime.leave(mapRoom('group', groupId), mapRoom('group', groupId)));

@@ -292,7 +292,12 @@ async function explainPlans(
     repo: new DiscoveryRepository(TIME_ZONE),
     db: recorder,
     clock: { now: () => new Date() },
-    groups: { findGroup: async () => null, membership: async () => null, bannedGroupIds: async () => [] },
+    groups: {
+      findGroup: async () => null,
+      membership: async () => null,
+      bannedGroupIds: async () => [],
+      holdMembership: async () => false,
+    },
     preferences: { preferences: async () => null },
     config: { maxRadiusKm: 50, mapMaxPins: 300 },
   });

@@ -216,3 +216,23 @@ describe('refresh tokens and sessions', () => {
     expect(revoke.statusCode).toBe(404);
   });
 });
+
+describe('a node whose clock runs behind the database', () => {
+  it("accepts the tokens it issues at sign-up: a new account's tokens are valid from the epoch, not from the database's now()", async () => {
+    const behind = new ManualClock();
+    behind.advance(-5_000);
+    const t = await buildTestApp({ clock: behind });
+    try {
+      const who = await signUpWithEmail(t);
+      const me = await t.app.inject({ url: '/v1/me', headers: who.headers });
+      expect(me.statusCode).toBe(200);
+      const [row] = await queryRows<{ at: string }>(
+        t.infra.database.db,
+        sql`select extract(epoch from tokens_valid_after)::text as at from users where id = ${who.userId}`,
+      );
+      expect(Number(row!.at)).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+});

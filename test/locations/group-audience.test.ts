@@ -273,6 +273,31 @@ describe('live location: group audience', () => {
     expect(await t.app.modules.locations.service.recheckGroupShares()).toBe(0);
   });
 
+  it("a departure committed between a share's membership check and its write: the share is refused", async () => {
+    const { group, members } = await family(1);
+    const kid = members[0]!;
+    // The check passes, and then the kid leaves, before the share is written.
+    const directory = t.app.modules.groups.directory;
+    const check = directory.membership.bind(directory);
+    directory.membership = async (...args) => {
+      const member = await check(...args);
+      const left = await t.app.inject({
+        method: 'POST',
+        url: `/v1/groups/${group.id}/leave`,
+        headers: kid.headers,
+      });
+      expect(left.statusCode).toBe(204);
+      return member;
+    };
+    try {
+      const started = await share(kid, group.id);
+      expect(started.statusCode).toBe(404);
+    } finally {
+      directory.membership = check;
+    }
+    expect(await shares(kid)).toEqual([]);
+  });
+
   it('a membership ended behind the service (by hand in the database) is caught by the periodic checks', async () => {
     const { group, members } = await family(1);
     const mom = group.owner;

@@ -349,6 +349,33 @@ describe('live location', () => {
     expect(await update(sGuest, near(301, 301))).toEqual({ ok: true, data: { shares: 0 } });
   });
 
+  it("leaving the event between a share's check and its write: the share is refused", async () => {
+    const { eventId, guest } = await eventWithGuest(5);
+    // The check passes, and then the guest leaves, before the share is written.
+    const repo = t.app.modules.locations.repo;
+    const check = repo.eventWindow.bind(repo);
+    repo.eventWindow = async (...args) => {
+      const window = await check(...args);
+      const left = await t.app.inject({
+        method: 'POST',
+        url: `/v1/events/${eventId}/leave`,
+        headers: guest.headers,
+      });
+      expect(left.statusCode).toBeLessThan(300);
+      return window;
+    };
+    try {
+      const started = await share(guest, { audience: { type: 'event', eventId }, precision: 'exact' });
+      expect(started.statusCode).toBe(404);
+    } finally {
+      repo.eventWindow = check;
+    }
+    const list = (
+      await t.app.inject({ url: '/v1/me/location/shares', headers: guest.headers })
+    ).json() as Json;
+    expect(list.items).toEqual([]);
+  });
+
   it('cancelling the event ends its shares with event_cancelled', async () => {
     const { eventId, host, guest, sGuest, started } = await guestOnHostsMap(20, 'exact');
 

@@ -7,7 +7,7 @@ import { earthdistance } from '@electric-sql/pglite/contrib/earthdistance';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
-import { PgDialect, type PgDatabase, type PgQueryResultHKT, type PgTransaction } from 'drizzle-orm/pg-core';
+import { PgDialect, PgTransaction, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import pg from 'pg';
 import { applyMigrations } from './migrate.js';
@@ -116,6 +116,21 @@ type DriverClient = { query(t: string, v?: unknown[]): Promise<{ rows: unknown[]
  */
 function clientOf(exec: Executor): DriverClient {
   return (exec as unknown as { session: { client: DriverClient } }).session.client;
+}
+
+/**
+ * Independent reads, at once where that helps: concurrently on the pool (each on a connection of its own), one
+ * after another in a transaction, whose one connection runs one query at a time anyway (overlapping queries on one
+ * client are deprecated in node-postgres 8 and refused in 9).
+ */
+export async function readAll<T extends unknown[]>(
+  exec: Executor,
+  ...reads: { [K in keyof T]: () => Promise<T[K]> }
+): Promise<T> {
+  if (!(exec instanceof PgTransaction)) return (await Promise.all(reads.map((read) => read()))) as T;
+  const out: unknown[] = [];
+  for (const read of reads) out.push(await read());
+  return out as T;
 }
 
 function executorOn(exec: Executor): SqlExecutor {

@@ -45,6 +45,11 @@ export function createRealtimePublisher(
       }));
     return undefined;
   };
+  // Room changes and disconnects are applied to this node's sockets at once, then sent to every node. The Redis
+  // adapter sends even this node's part through Redis and applies it when its own message comes back, while a
+  // broadcast reaches this node's sockets at once: without the local step, a kicked member's socket here would
+  // still get their removal notice and whatever was said in the next milliseconds. The echo repeats what was
+  // done; joining or leaving twice changes nothing, and Redis keeps the echoes in order.
   // Every operation waits for the end of the current turn of the event loop (setImmediate) and then runs in the
   // order given. A socket handler's acknowledgement therefore leaves before the fan-out its work caused: when a
   // burst of database answers arrives at once, each sender hears back before the broadcasts (one frame per member
@@ -75,13 +80,22 @@ export function createRealtimePublisher(
       });
     },
     disconnect(room) {
-      run('disconnect', (t) => t.in(room).disconnectSockets(true));
+      run('disconnect', (t) => {
+        if (t === gateway.server) t.local.in(room).disconnectSockets(true);
+        t.in(room).disconnectSockets(true);
+      });
     },
     leave(room, rooms) {
-      run('leave', (t) => t.in(room).socketsLeave(rooms));
+      run('leave', (t) => {
+        if (t === gateway.server) t.local.in(room).socketsLeave(rooms);
+        t.in(room).socketsLeave(rooms);
+      });
     },
     join(room, rooms) {
-      run('join', (t) => t.in(room).socketsJoin(rooms));
+      run('join', (t) => {
+        if (t === gateway.server) t.local.in(room).socketsJoin(rooms);
+        t.in(room).socketsJoin(rooms);
+      });
     },
     flush,
   };

@@ -46,8 +46,14 @@ export const users = pgTable(
     avatarUrl: text('avatar_url'),
     avatarMediaId: uuid('avatar_media_id'),
     needsOnboarding: boolean('needs_onboarding').notNull().default(false),
-    /** Access tokens issued before this instant are rejected (log out everywhere, account deletion). */
-    tokensValidAfter: timestamp('tokens_valid_after', { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * Access tokens issued before this instant are rejected (log out everywhere, account deletion). A new account
+     * has nothing to reject: the epoch, not the database's now(), which a node whose clock runs behind the
+     * database's would find later than the tokens it issues at sign-up.
+     */
+    tokensValidAfter: timestamp('tokens_valid_after', { withTimezone: true })
+      .notNull()
+      .default(sql`'epoch'`),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
     /** Soft deletion: restorable until `purge_after`, then personal data is erased by the purge job. */

@@ -1,5 +1,5 @@
 import type { Clock } from '../../infra/clock.js';
-import type { Executor } from '../../infra/db/database.js';
+import { readAll, type Executor } from '../../infra/db/database.js';
 import type { Outbox, TxContext, UnitOfWork } from '../../infra/outbox/outbox.js';
 import type { RealtimePublisher } from '../../infra/realtime/publisher.js';
 import type { Actor } from '../../shared/context.js';
@@ -94,10 +94,11 @@ export class ChatService {
     userId: string,
     exec: Executor = this.deps.db,
   ): Promise<{ conversation: ConversationRow; member: MemberRow }> {
-    const [conversation, member] = await Promise.all([
-      this.deps.repo.findConversation(exec, conversationId),
-      this.deps.repo.findMember(exec, conversationId, userId),
-    ]);
+    const [conversation, member] = await readAll(
+      exec,
+      () => this.deps.repo.findConversation(exec, conversationId),
+      () => this.deps.repo.findMember(exec, conversationId, userId),
+    );
     if (!conversation || !member || member.leftAt !== null) {
       throw new AppError('NOT_FOUND', 'No such conversation.');
     }

@@ -1,4 +1,4 @@
-import type { Executor } from '../../infra/db/database.js';
+import { readAll, type Executor } from '../../infra/db/database.js';
 import { AppError } from '../../shared/errors.js';
 import { canManage, canModerate, canView, type EventViewer } from './events.policy.js';
 import type { EventRow, EventsRepository } from './events.repository.js';
@@ -16,6 +16,11 @@ export interface GroupDirectory {
   ): Promise<{ role: 'owner' | 'admin' | 'member'; displayName: string | null } | null>;
   /** The groups that banned the person: they take part in none of their events until unbanned. */
   bannedGroupIds(exec: Executor, userId: string): Promise<string[]>;
+  /**
+   * Whether the person is a member of the live group, holding that fact until the caller's transaction ends: a
+   * departure or deletion waits for it to commit. For writes that are only allowed to members.
+   */
+  holdMembership(tx: Executor, groupId: string, userId: string): Promise<boolean>;
 }
 
 export interface LoadedEvent {
@@ -32,11 +37,13 @@ export class EventAccess {
 
   async viewer(exec: Executor, event: EventRow, userId: string | null): Promise<EventViewer> {
     if (userId === null) return { userId, participant: null, invitation: null, groupRole: null };
-    const [participant, invitation, membership] = await Promise.all([
-      this.deps.repo.findParticipant(exec, event.id, userId),
-      this.deps.repo.pendingInvitation(exec, event.id, userId),
-      event.groupId ? this.deps.groups.membership(exec, event.groupId, userId) : null,
-    ]);
+    const { groupId } = event;
+    const [participant, invitation, membership] = await readAll(
+      exec,
+      () => this.deps.repo.findParticipant(exec, event.id, userId),
+      () => this.deps.repo.pendingInvitation(exec, event.id, userId),
+      async () => (groupId ? this.deps.groups.membership(exec, groupId, userId) : null),
+    );
     return {
       userId,
       participant: participant ?? null,

@@ -1,5 +1,5 @@
 import type { Clock } from '../../infra/clock.js';
-import type { Executor } from '../../infra/db/database.js';
+import { readAll, type Executor } from '../../infra/db/database.js';
 import { AppError } from '../../shared/errors.js';
 import { canManage, canSee, isOwner, type GroupViewer } from './groups.policy.js';
 import type { GroupRow, GroupsRepository } from './groups.repository.js';
@@ -19,12 +19,13 @@ export class GroupAccess {
   async viewer(exec: Executor, group: GroupRow, userId: string | null): Promise<GroupViewer> {
     if (userId === null) return { userId, member: null, banned: false, invitation: null, request: null };
     const { repo } = this.deps;
-    const [member, ban, invitation, request] = await Promise.all([
-      repo.findMember(exec, group.id, userId),
-      repo.findBan(exec, group.id, userId),
-      repo.pendingInvitation(exec, group.id, userId, this.deps.clock.now()),
-      repo.pendingRequest(exec, group.id, userId),
-    ]);
+    const [member, ban, invitation, request] = await readAll(
+      exec,
+      () => repo.findMember(exec, group.id, userId),
+      () => repo.findBan(exec, group.id, userId),
+      () => repo.pendingInvitation(exec, group.id, userId, this.deps.clock.now()),
+      () => repo.pendingRequest(exec, group.id, userId),
+    );
     return {
       userId,
       member: member ?? null,

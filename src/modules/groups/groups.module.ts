@@ -36,6 +36,8 @@ export function createGroupsModule(infra: Infra, deps: { contacts: ContactDirect
       return member ? { role: member.role, displayName: member.displayName } : null;
     },
     bannedGroupIds: (exec: Executor, userId: string) => repo.bannedGroupIds(exec, userId),
+    holdMembership: (tx: Executor, groupId: string, userId: string) =>
+      repo.holdMembership(tx, groupId, userId),
   };
 
   outbox.subscribe('groups.on-user-deleted', ['user.deleted'], async (event, ctx) => {

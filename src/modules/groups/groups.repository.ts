@@ -138,6 +138,26 @@ export class GroupsRepository {
     return row;
   }
 
+  /**
+   * Holds a live group's membership until the caller's transaction ends: the group row, then the member row, each
+   * `FOR SHARE` (the order every member change takes them in, so the two never wait on each other in a cycle). A
+   * departure or the group's deletion waits for the caller to commit, and then sees what it wrote.
+   */
+  async holdMembership(tx: Executor, groupId: string, userId: string): Promise<boolean> {
+    const [group] = await tx
+      .select({ id: groups.id })
+      .from(groups)
+      .where(and(eq(groups.id, groupId), live))
+      .for('share');
+    if (!group) return false;
+    const [member] = await tx
+      .select({ userId: groupMembers.userId })
+      .from(groupMembers)
+      .where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.userId, userId)))
+      .for('share');
+    return member !== undefined;
+  }
+
   /** A live group's member: what the events module asks. */
   async liveMembership(db: Executor, groupId: string, userId: string): Promise<MemberRow | undefined> {
     const [row] = await db

@@ -1,4 +1,5 @@
 import { randomToken, sha256 } from '../../infra/crypto.js';
+import { readAll } from '../../infra/db/database.js';
 import { enforceRateLimit } from '../../infra/rate-limit/rate-limiter.js';
 import type { Actor } from '../../shared/context.js';
 import { AppError } from '../../shared/errors.js';
@@ -132,12 +133,13 @@ export class InvitationsService {
   private async invitable(exec: Deps['db'], group: GroupRow, userId: string | null): Promise<boolean> {
     const { repo } = this.deps;
     const id = userId ?? NIL_UUID;
-    const [active, member, ban, pending] = await Promise.all([
-      repo.isActiveUser(exec, id),
-      repo.findMember(exec, group.id, id),
-      repo.findBan(exec, group.id, id),
-      repo.anyPending(exec, group.id, { inviteeId: id }),
-    ]);
+    const [active, member, ban, pending] = await readAll(
+      exec,
+      () => repo.isActiveUser(exec, id),
+      () => repo.findMember(exec, group.id, id),
+      () => repo.findBan(exec, group.id, id),
+      () => repo.anyPending(exec, group.id, { inviteeId: id }),
+    );
     return (
       userId !== null && active && !member && !ban && (!pending || pending.expiresAt <= this.deps.clock.now())
     );

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, lt, lte, ne, sql, type SQL } from 'drizzle-orm';
 import { queryRows, type Executor } from '../../infra/db/database.js';
 import { users } from '../accounts/accounts.schema.js';
 import { eventParticipants, events } from '../events/events.schema.js';
@@ -193,6 +193,32 @@ export class LocationsRepository {
       )
       .where(eq(events.id, eventId));
     return row ?? null;
+  }
+
+  /**
+   * Whether the person is going to the event, not cancelled, holding that until the caller's transaction ends: the
+   * event row, then the participant row, each `FOR SHARE` (the order participation changes take them in). A
+   * departure or cancellation waits for the caller to commit, and then sees what it wrote.
+   */
+  async holdGoing(tx: Executor, eventId: string, userId: string): Promise<boolean> {
+    const [event] = await tx
+      .select({ id: events.id })
+      .from(events)
+      .where(and(eq(events.id, eventId), ne(events.status, 'cancelled')))
+      .for('share');
+    if (!event) return false;
+    const [going] = await tx
+      .select({ userId: eventParticipants.userId })
+      .from(eventParticipants)
+      .where(
+        and(
+          eq(eventParticipants.eventId, eventId),
+          eq(eventParticipants.userId, userId),
+          eq(eventParticipants.status, 'going'),
+        ),
+      )
+      .for('share');
+    return going !== undefined;
   }
 
   /** Which of `eventIds` the person is still going to. */

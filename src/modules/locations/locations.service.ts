@@ -149,6 +149,17 @@ export class LocationService {
     if (nickname === null) throw new AppError('UNAUTHENTICATED');
 
     const share = await this.deps.unitOfWork(async (ctx) => {
+      // Checked above for a clear answer; held here, so that a departure committing meanwhile cannot miss the
+      // share (it waits for this commit and then ends it, or it came first and the share is refused).
+      if (audience.type === 'event' && !(await repo.holdGoing(ctx.tx, audienceId!, actor.userId))) {
+        throw notGoing();
+      }
+      if (
+        audience.type === 'group' &&
+        !(await this.deps.groups.holdMembership(ctx.tx, audienceId!, actor.userId))
+      ) {
+        throw notMember();
+      }
       const { share, replaced } = await repo.replaceShare(ctx.tx, {
         userId: actor.userId,
         sessionId: actor.sessionId,
@@ -323,9 +334,7 @@ export class LocationService {
   /** The event, if the person is going to it and its live map is open now; 404 for everyone else. */
   async eventOpenTo(eventId: string, userId: string, now: Date) {
     const event = await this.deps.repo.eventWindow(this.deps.db, eventId, userId);
-    if (!event || event.viewerStatus !== 'going') {
-      throw new AppError('NOT_FOUND', 'No such event map: only people going to the event see it.');
-    }
+    if (!event || event.viewerStatus !== 'going') throw notGoing();
     if (event.status === 'cancelled') throw new AppError('EVENT_CANCELLED');
     if (!eventMapOpen(event, now)) {
       throw new AppError(
@@ -346,7 +355,7 @@ export class LocationService {
     const { groups, db } = this.deps;
     const group = await groups.findGroup(db, groupId);
     const member = group ? await groups.membership(db, groupId, userId) : null;
-    if (!member) throw new AppError('NOT_FOUND', "No such group map: only the group's members see it.");
+    if (!member) throw notMember();
   }
 
   // ---- updates --------------------------------------------------------------------------------------------
@@ -518,3 +527,6 @@ export class LocationService {
     await this.flushAccessLog(true).catch(() => undefined);
   }
 }
+
+const notGoing = () => new AppError('NOT_FOUND', 'No such event map: only people going to the event see it.');
+const notMember = () => new AppError('NOT_FOUND', "No such group map: only the group's members see it.");

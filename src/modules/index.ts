@@ -27,7 +27,7 @@ import { reactionsRoutes } from './reactions/reactions.routes.js';
 
 /**
  * Builds every domain module from the infrastructure ports. Each module registers its job handlers, cron
- * schedules, outbox subscribers and socket events here, so the worker process (which serves no HTTP) wires the
+ * schedules, outbox projections and subscribers and socket events here, so the worker process (which serves no HTTP) wires the
  * same behaviour as an API node. `routes` holds the HTTP routes, mounted under /v1 by the app.
  */
 export function createModules(infra: Infra) {

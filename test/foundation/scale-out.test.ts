@@ -28,7 +28,8 @@ describe.runIf(servicesMode)('several nodes and a worker (PostgreSQL + Redis)', 
     const user = await signUpWithEmail(a);
     const other = await login(a, user.email, user.password);
     const socket = await connectSocket(b.url, { token: user.accessToken });
-    // Only node A relays events, so the disconnect must cross from A to B.
+    // The revocation is answered by node A, so the disconnect must cross from A to B (B's relay is held too,
+    // so nothing but A's request can send it).
     await b.infra.outbox.stop();
     try {
       const expired = nextEvent<{ reason: string }>(socket, 'auth:expired', 5_000);

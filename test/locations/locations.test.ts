@@ -376,6 +376,33 @@ describe('live location', () => {
     expect(list.items).toEqual([]);
   });
 
+  it("rescheduled between a share's check and its write: the share ends at the new end", async () => {
+    const { eventId, host, guest } = await eventWithGuest(10);
+    const sooner = times(t, 10, 30);
+    const repo = t.app.modules.locations.repo;
+    const check = repo.eventWindow.bind(repo);
+    repo.eventWindow = async (...args) => {
+      const window = await check(...args);
+      if (args[2] !== guest.userId) return window; // the reschedule's own reads
+      const edited = await t.app.inject({
+        method: 'PATCH',
+        url: `/v1/events/${eventId}`,
+        headers: host.headers,
+        payload: { endsAt: sooner.endsAt },
+      });
+      expect(edited.statusCode).toBe(200);
+      await t.infra.outbox.drain(); // the reschedule's own handling of shares is over before this share is written
+      return window;
+    };
+    try {
+      const started = await share(guest, { audience: { type: 'event', eventId }, precision: 'exact' });
+      expect(started.statusCode).toBe(201);
+      expect((started.json() as Json).endsAt).toBe(sooner.endsAt);
+    } finally {
+      repo.eventWindow = check;
+    }
+  });
+
   it('cancelling the event ends its shares with event_cancelled', async () => {
     const { eventId, host, guest, sGuest, started } = await guestOnHostsMap(20, 'exact');
 

@@ -40,7 +40,8 @@ async function pair(api: Api, signUp: () => Promise<{ userId: string; token: str
     host.token,
   );
   await api('POST', `/v1/events/${event.id}/join`, {}, friend.token);
-  // The event's conversation (which tells who shares what) is made by the outbox relay: wait for it.
+  // Presence is shared through the event's conversation, which the join's own transaction updated; kept as a
+  // wait all the same, should that ever change.
   for (let i = 0; ; i++) {
     const ok = await api('GET', `/v1/users/${friend.userId}/presence`, undefined, host.token).then(
       () => true,

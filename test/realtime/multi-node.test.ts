@@ -64,9 +64,9 @@ describe.runIf(servicesMode)('two server processes (PostgreSQL + Redis)', () => 
 
     // Removed through A: B's socket stops receiving the conversation within 1 s. The bound proven: the
     // removal's system message reaches the host (on A) less than 1 s after the 2xx, and by then B's socket is
-    // out of the room, whichever node's relay ran it (it takes the sockets out, locally or through Redis,
-    // before it broadcasts the system message, and Redis keeps one publisher's messages in order): B gets
-    // neither that system message, nor a message sent right after it, nor one sent 1 s after the 2xx.
+    // out of the room (A's request takes the sockets out through Redis before it broadcasts the system message,
+    // and Redis keeps one publisher's messages in order): B gets neither that system message, nor a message
+    // sent right after it, nor one sent 1 s after the 2xx.
     const heard: Json[] = [];
     onB.on('chat:message', (m: Json) => heard.push(m));
     const removedNotice = new Promise<number>((resolve) =>

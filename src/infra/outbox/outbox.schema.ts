@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 /** Domain events written in the producer's transaction and delivered by the relay after commit. */
 export const outboxEvents = pgTable(
@@ -14,6 +14,11 @@ export const outboxEvents = pgTable(
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
     lastError: text('last_error'),
+    /**
+     * Whether the projections of the event ran in the transaction that wrote it. False for rows written by a node
+     * from before projections (or by SQL, as `chat_send` does): the relay runs them then, with the subscribers.
+     */
+    projected: boolean('projected').notNull().default(false),
   },
   (t) => [
     index('outbox_events_pending_idx')

@@ -42,9 +42,10 @@ const BATCH_SIZE = 100;
 const GATHER_MS = 10;
 
 /**
- * The transactional outbox. Producers write events through a unit of work; the relay claims undelivered events in
- * batches with `FOR UPDATE SKIP LOCKED` (so any number of processes can run it without double delivery), runs
- * every subscriber inside the transaction that marks the batch delivered, and then runs post-commit hooks.
+ * The transactional outbox. Producers write events through a unit of work, which runs each event's projections as it
+ * is written; the relay claims undelivered events in batches with `FOR UPDATE SKIP LOCKED` (so any number of
+ * processes can run it without double delivery), runs every subscriber inside the transaction that marks the
+ * batch delivered, and then runs post-commit hooks.
  */
 export class Outbox {
   private readonly subscriptions: Subscription[] = [];
@@ -76,8 +77,11 @@ export class Outbox {
    * publishes a matching event, at the moment it publishes it, and its post-commit hooks run before the publisher's
    * call returns. For state that decides who may see or do what (a conversation's members, who sees a location,
    * a revoked session's sockets), which must never be seen out of step with its source, not even for the relay's
-   * few milliseconds. A failing projection fails the publisher's transaction. Keep them small and cascades out:
-   * consequences (notifications, other aggregates) stay with `subscribe`.
+   * few milliseconds. A failing projection fails the publisher's transaction (and the request): keep them small,
+   * and consequences (notifications, other aggregates, cleanup) with `subscribe`. A projection that publishes
+   * runs the projections of what it publishes, so it must not publish its own topic. An event written without
+   * them (by SQL, as `chat_send` does, or by a node from before projections: `projected` is false) has them run
+   * by the relay, in its transaction, before its subscribers.
    */
   project<K extends DomainTopic>(name: string, topics: K[], handler: Handler<K>): void {
     this.projections.push(subscription(name, topics, handler));
@@ -85,7 +89,7 @@ export class Outbox {
 
   /** Whether any subscriber of this process (every process registers the same ones) takes `topic`. */
   subscribed(topic: string): boolean {
-    return this.subscriptions.some((s) => s.topics === '*' || s.topics.has(topic));
+    return matching(this.subscriptions, topic).length > 0;
   }
 
   /**
@@ -123,6 +127,7 @@ export class Outbox {
               actorId: sql.placeholder('actorId'),
               // Cast here rather than mapped by the column, which cannot map a null placeholder.
               dispatchedAt: sql`${sql.placeholder('dispatchedAt')}::timestamptz`,
+              projected: true,
             })
             .returning({ id: outboxEvents.id, createdAt: outboxEvents.createdAt })
             .prepare('outbox_publish');
@@ -240,8 +245,10 @@ export class Outbox {
       const delivered: number[] = [];
       let subscribed = false;
       for (const row of rows) {
-        const subscribers = this.subscriptions.filter((s) => s.topics === '*' || s.topics.has(row.topic));
-        if (subscribers.length === 0) {
+        const subscribers = matching(this.subscriptions, row.topic);
+        // Written without its projections (by an older node, or by SQL): they run here, before the subscribers.
+        const projections = row.projected ? [] : matching(this.projections, row.topic);
+        if (subscribers.length === 0 && projections.length === 0) {
           delivered.push(row.id);
           continue;
         }
@@ -262,7 +269,7 @@ export class Outbox {
                 const dispatchedAt = this.preDispatched(topic);
                 const [inserted] = await sp
                   .insert(outboxEvents)
-                  .values({ topic, payload, actorId, dispatchedAt })
+                  .values({ topic, payload, actorId, dispatchedAt, projected: true })
                   .returning({ id: outboxEvents.id, createdAt: outboxEvents.createdAt });
                 if (!dispatchedAt) followOn = true;
                 const { id, createdAt } = inserted!;
@@ -270,6 +277,7 @@ export class Outbox {
               },
               afterCommit: (h) => eventHooks.push(h),
             };
+            for (const projection of projections) await projection.handler(event, ctx);
             for (const sub of subscribers) await sub.handler(event, ctx);
           });
           hooks.push(...eventHooks);
@@ -311,8 +319,8 @@ export class Outbox {
       return rows.length;
     });
     await runHooks(hooks, this.logger);
-    // Events a subscriber published (a ban's departures, a deleted group's cancellations) are delivered at once,
-    // not at the next poll: chains of removals must still take sockets out of rooms within a second.
+    // Events a subscriber published (a ban's places in the group's events, a deleted group's cancellations) are
+    // delivered at once, not at the next poll: their own subscribers (notifications) should not wait for it.
     if (followOn) {
       this.published = true;
       this.kick();
@@ -321,10 +329,7 @@ export class Outbox {
   }
 
   private async runProjections(event: DomainEvent, ctx: TxContext): Promise<void> {
-    for (const projection of this.projections) {
-      if (projection.topics === '*' || projection.topics.has(event.topic))
-        await projection.handler(event, ctx);
-    }
+    for (const projection of matching(this.projections, event.topic)) await projection.handler(event, ctx);
   }
 
   /** Deletes delivered events past the retention period (run by a daily cron job). */
@@ -336,6 +341,10 @@ export class Outbox {
       .returning({ id: outboxEvents.id });
     return deleted.length;
   }
+}
+
+function matching(subscriptions: Subscription[], topic: string): Subscription[] {
+  return subscriptions.filter((s) => s.topics === '*' || s.topics.has(topic));
 }
 
 function subscription<K extends DomainTopic>(

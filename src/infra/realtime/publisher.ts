@@ -49,7 +49,10 @@ export function createRealtimePublisher(
   // adapter sends even this node's part through Redis and applies it when its own message comes back, while a
   // broadcast reaches this node's sockets at once: without the local step, a kicked member's socket here would
   // still get their removal notice and whatever was said in the next milliseconds. The echo repeats what was
-  // done; joining or leaving twice changes nothing, and Redis keeps the echoes in order.
+  // done; joining or leaving twice changes nothing, and Redis keeps the echoes in order. (A join and a leave of the
+  // same room given within one Redis round trip are applied here, then once more as their echoes arrive: for
+  // that round trip the socket can be where the first one put it. Sending the other nodes their part outside
+  // the adapter would avoid that, and break rooms across nodes running different versions during a deploy.)
   // Every operation waits for the end of the current turn of the event loop (setImmediate) and then runs in the
   // order given. A socket handler's acknowledgement therefore leaves before the fan-out its work caused: when a
   // burst of database answers arrives at once, each sender hears back before the broadcasts (one frame per member

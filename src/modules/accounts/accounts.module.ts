@@ -24,7 +24,7 @@ export const sessionRoom = (sessionId: string) => `session:${sessionId}`;
 
 /**
  * Accounts and identity: builds the services from the infrastructure ports and wires the socket handshake,
- * the purge schedule and the outbox subscriber that disconnects revoked sessions' sockets.
+ * the purge schedule and the outbox projection that disconnects revoked sessions' sockets.
  */
 export function createAccountsModule(infra: Infra) {
   const { config, database, clock, protector, limiter, outbox } = infra;

@@ -57,8 +57,8 @@ export const conversations = pgTable(
 );
 
 /**
- * Who is in a conversation, kept in step with the group's members and the event's people going by the outbox
- * subscribers. A member who leaves keeps the row (`left_at`), so coming back restores the read position.
+ * Who is in a conversation, kept in step with the group's members and the event's people going by outbox
+ * projections, in the transactions that change those. A member who leaves keeps the row (`left_at`), so coming back restores the read position.
  */
 export const conversationMembers = pgTable(
   'conversation_members',

@@ -10,7 +10,7 @@ const strict = { additionalProperties: false } as const;
 /**
  * Chat over the socket: every event is validated by the gateway, names its conversation, and goes through the
  * same service (and membership check) as the HTTP routes. Rooms are joined here during the handshake and by the
- * membership subscribers afterwards, never by a client's request.
+ * membership projections afterwards, never by a client's request.
  */
 export function registerChatSockets(gateway: Gateway, chat: ChatService): void {
   // The conversation rooms are joined before the client hears it is connected, so a message sent right after

@@ -45,10 +45,10 @@ export function createLocationsModule(infra: Infra, deps: { groups: GroupDirecto
   });
   registerLocationSockets(infra.gateway, service, maps);
 
-  outbox.project('locations.session-ended', ['session.revoked'], async (e, ctx) => {
+  outbox.subscribe('locations.session-ended', ['session.revoked'], async (e, ctx) => {
     await service.endSessionShares(ctx, e.payload.sessionId);
   });
-  outbox.project('locations.account-deleted', ['user.deleted'], async (e, ctx) => {
+  outbox.subscribe('locations.account-deleted', ['user.deleted'], async (e, ctx) => {
     await service.endUserShares(ctx, e.payload.userId);
   });
   outbox.project('locations.left-event', ['event.left', 'event.kicked'], async (e, ctx) => {
@@ -62,7 +62,7 @@ export function createLocationsModule(infra: Infra, deps: { groups: GroupDirecto
     ctx.afterCommit(() => realtime.leave(mapRoom('event', eventId), mapRoom('event', eventId)));
   });
 
-  outbox.project('locations.event-rescheduled', ['event.updated'], async (e, ctx) => {
+  outbox.subscribe('locations.event-rescheduled', ['event.updated'], async (e, ctx) => {
     const { eventId, fields } = e.payload;
     if (fields.includes('startsAt') || fields.includes('endsAt'))
       await service.eventRescheduled(ctx, eventId);

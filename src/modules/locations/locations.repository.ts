@@ -196,17 +196,21 @@ export class LocationsRepository {
   }
 
   /**
-   * Whether the person is going to the event, not cancelled, holding that until the caller's transaction ends: the
-   * event row, then the participant row, each `FOR SHARE` (the order participation changes take them in). A
-   * departure or cancellation waits for the caller to commit, and then sees what it wrote.
+   * The event's times if the person is going to it and it is not cancelled, held until the caller's transaction
+   * ends: the event row, then the participant row, each `FOR SHARE` (the order participation changes take them
+   * in). A departure, cancellation or reschedule waits for the caller to commit, and then sees what it wrote.
    */
-  async holdGoing(tx: Executor, eventId: string, userId: string): Promise<boolean> {
+  async holdGoing(
+    tx: Executor,
+    eventId: string,
+    userId: string,
+  ): Promise<{ startsAt: Date; endsAt: Date } | null> {
     const [event] = await tx
-      .select({ id: events.id })
+      .select({ startsAt: events.startsAt, endsAt: events.endsAt })
       .from(events)
       .where(and(eq(events.id, eventId), ne(events.status, 'cancelled')))
       .for('share');
-    if (!event) return false;
+    if (!event) return null;
     const [going] = await tx
       .select({ userId: eventParticipants.userId })
       .from(eventParticipants)
@@ -218,7 +222,7 @@ export class LocationsRepository {
         ),
       )
       .for('share');
-    return going !== undefined;
+    return going ? event : null;
   }
 
   /** Which of `eventIds` the person is still going to. */

@@ -127,12 +127,15 @@ export class LocationService {
         details: [{ path: `/audience/${idField}`, message: 'required' }],
       });
     }
+    const eventShareEnd = (event: { endsAt: Date }) =>
+      Math.min(
+        event.endsAt.getTime(),
+        cap,
+        body.durationMinutes !== undefined ? now.getTime() + body.durationMinutes * 60_000 : Infinity,
+      );
     if (audience.type === 'event') {
       audienceId = targetId!;
-      const event = await this.eventOpenTo(audienceId, actor.userId, now);
-      endsAt = Math.min(event.endsAt.getTime(), cap);
-      if (body.durationMinutes !== undefined)
-        endsAt = Math.min(endsAt, now.getTime() + body.durationMinutes * 60_000);
+      endsAt = eventShareEnd(await this.eventOpenTo(audienceId, actor.userId, now));
     } else {
       if (body.durationMinutes === undefined) {
         throw new AppError('VALIDATION_FAILED', 'Say how long to share.', {
@@ -151,8 +154,12 @@ export class LocationService {
     const share = await this.deps.unitOfWork(async (ctx) => {
       // Checked above for a clear answer; held here, so that a departure committing meanwhile cannot miss the
       // share (it waits for this commit and then ends it, or it came first and the share is refused).
-      if (audience.type === 'event' && !(await repo.holdGoing(ctx.tx, audienceId!, actor.userId))) {
-        throw notGoing();
+      if (audience.type === 'event') {
+        // Its times as of now, too: a reschedule that committed since the check has already moved the shares.
+        const event = await repo.holdGoing(ctx.tx, audienceId!, actor.userId);
+        if (!event) throw notGoing();
+        assertMapOpen(event, now);
+        endsAt = eventShareEnd(event);
       }
       if (
         audience.type === 'group' &&
@@ -198,7 +205,11 @@ export class LocationService {
     return (await this.deps.repo.listShares(this.deps.db, actor.userId)).map((r) => toShareView(r, now));
   }
 
-  /** Ends shares in a subscriber's transaction (session revoked, account deleted, left the event or group). */
+  /**
+   * Ends shares in the caller's transaction: a relay subscriber's (session revoked, account deleted) or the
+   * departing request's own (a projection: left or removed from the event or group, the event cancelled, the
+   * group deleted).
+   */
   async endSessionShares(ctx: TxContext, sessionId: string): Promise<void> {
     const rows = await this.deps.repo.stopOfSession(ctx.tx, sessionId, this.deps.clock.now());
     this.afterStop(ctx, rows, 'session_ended');
@@ -336,18 +347,7 @@ export class LocationService {
     const event = await this.deps.repo.eventWindow(this.deps.db, eventId, userId);
     if (!event || event.viewerStatus !== 'going') throw notGoing();
     if (event.status === 'cancelled') throw new AppError('EVENT_CANCELLED');
-    if (!eventMapOpen(event, now)) {
-      throw new AppError(
-        'LOCATION_SHARE_NOT_OPEN',
-        "An event's live map is open from 30 minutes before its start to its end.",
-        {
-          details: {
-            opensAt: new Date(event.startsAt.getTime() - EVENT_MAP_OPENS_BEFORE_MS).toISOString(),
-            closesAt: event.endsAt.toISOString(),
-          },
-        },
-      );
-    }
+    assertMapOpen(event, now);
     return event;
   }
 
@@ -530,3 +530,17 @@ export class LocationService {
 
 const notGoing = () => new AppError('NOT_FOUND', 'No such event map: only people going to the event see it.');
 const notMember = () => new AppError('NOT_FOUND', "No such group map: only the group's members see it.");
+
+function assertMapOpen(event: { startsAt: Date; endsAt: Date }, now: Date): void {
+  if (eventMapOpen(event, now)) return;
+  throw new AppError(
+    'LOCATION_SHARE_NOT_OPEN',
+    "An event's live map is open from 30 minutes before its start to its end.",
+    {
+      details: {
+        opensAt: new Date(event.startsAt.getTime() - EVENT_MAP_OPENS_BEFORE_MS).toISOString(),
+        closesAt: event.endsAt.toISOString(),
+      },
+    },
+  );
+}

@@ -1,5 +1,6 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import http from 'node:http';
+import { sql } from 'drizzle-orm';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_TOKEN_AUDIENCE } from '../../src/modules/accounts/access-tokens.js';
@@ -97,7 +98,11 @@ describe('access token negative matrix', () => {
     forged['two segments'] = `${b64({ alg: 'EdDSA' })}.${b64(good)}`;
     forged['garbage'] = 'not-a-token';
 
-    // The "issued before tokens-valid-after" case needs the user's cut-off to be after that iat: it is (sign-up).
+    // The "issued before tokens-valid-after" case needs the user's cut-off after that iat: as if the victim had
+    // changed their password an hour ago (a new account's cut-off is the epoch).
+    await t.infra.database.db.execute(
+      sql`update users set tokens_valid_after = now() - interval '1 hour' where id = ${victim.userId}`,
+    );
     for (const v of Object.values(forged)) t.secrets.add(v);
   });
   afterAll(async () => {

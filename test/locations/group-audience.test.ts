@@ -88,6 +88,20 @@ describe('live location: group audience', () => {
     return { group, members };
   }
 
+  /** A family of two: the kid shares to the group and both watch its map; mom has seen the kid on it. */
+  async function kidOnMomsMap() {
+    const { group, members } = await family(1);
+    const kid = members[0]!;
+    const [sMom, sKid] = await Promise.all([connect(group.owner), connect(kid)]);
+    const kidShare = (await share(kid, group.id)).json() as Json;
+    await watch(sMom, group.id);
+    const kidSub = (await watch(sKid, group.id)).data as Json;
+    const seen = frameWhere(sMom, shows(kid.userId));
+    await update(sKid, HOME);
+    await seen;
+    return { group, kid, sMom, sKid, kidShare, kidSub };
+  }
+
   it('members share to the group and watch its map; outsiders, and members of other groups, get 404', async () => {
     const { group, members } = await family(1);
     const mom = group.owner;
@@ -234,16 +248,7 @@ describe('live location: group audience', () => {
   });
 
   it('a departure ends the share and the watching in its own transaction, without the outbox relay', async () => {
-    const { group, members } = await family(1);
-    const mom = group.owner;
-    const kid = members[0]!;
-    const [sMom, sKid] = await Promise.all([connect(mom), connect(kid)]);
-    const kidShare = (await share(kid, group.id)).json() as Json;
-    await watch(sMom, group.id);
-    const kidSub = (await watch(sKid, group.id)).data as Json;
-    const seen = frameWhere(sMom, shows(kid.userId));
-    await update(sKid, HOME);
-    await seen;
+    const { group, kid, sMom, sKid, kidShare, kidSub } = await kidOnMomsMap();
 
     // Held: nothing the relay delivers can play a part in what follows.
     await t.infra.outbox.stop();
@@ -299,16 +304,7 @@ describe('live location: group audience', () => {
   });
 
   it('a membership ended behind the service (by hand in the database) is caught by the periodic checks', async () => {
-    const { group, members } = await family(1);
-    const mom = group.owner;
-    const kid = members[0]!;
-    const [sMom, sKid] = await Promise.all([connect(mom), connect(kid)]);
-    const kidShare = (await share(kid, group.id)).json() as Json;
-    await watch(sMom, group.id);
-    const kidSub = (await watch(sKid, group.id)).data as Json;
-    const seen = frameWhere(sMom, shows(kid.userId));
-    await update(sKid, HOME);
-    await seen;
+    const { group, kid, sMom, sKid, kidShare, kidSub } = await kidOnMomsMap();
 
     const { sql } = await import('drizzle-orm');
     await t.infra.database.db.execute(
